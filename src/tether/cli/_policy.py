@@ -1,0 +1,73 @@
+"""`tether policy`: schema, check, compile."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.markup import escape
+
+from tether.policy import Policy, compile_prompt, load_policy
+
+from ._common import console, handle_errors
+
+__all__ = ["policy"]
+
+
+@click.group()
+def policy() -> None:
+    """Write, validate and compile policy files.
+
+    \b
+    tether policy schema > policy.schema.json   # JSON Schema for your editor
+    tether policy check policy.yaml             # every problem, with file:line
+    tether policy compile policy.yaml --tenant acme
+    """
+
+
+@policy.command()
+def schema() -> None:
+    """Print the policy file's JSON Schema (for editor completion and validation)."""
+    console.print_json(json.dumps(policy_json_schema()))
+
+
+def policy_json_schema() -> dict[str, Any]:
+    doc = Policy.model_json_schema()
+    doc["properties"].pop("tenant", None)
+    tenants = doc["properties"]["tenants"]
+    # In files a tenant is an overlay mapping or the path of an overlay file.
+    tenants["additionalProperties"] = {"anyOf": [tenants["additionalProperties"], {"type": "string"}]}
+    doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    doc["title"] = "tether policy"
+    return doc
+
+
+@policy.command()
+@click.argument("file", type=click.Path(path_type=Path))
+@handle_errors
+def check(file: Path) -> None:
+    """Validate FILE, its tenant overlays and guard parameters; report every problem."""
+    loaded = load_policy(file)
+    console.print(f"[green]ok[/green] {escape(loaded.version)}")
+    for tenant in sorted(loaded.tenants):
+        console.print(f"  tenant {escape(tenant)}: {escape(loaded.for_tenant(tenant).version)}")
+
+
+@policy.command(name="compile")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--tenant", "-t", help="Apply this tenant's overlay first.")
+@click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+@handle_errors
+def compile_cmd(file: Path, tenant: str | None, as_json: bool) -> None:
+    """Print the system prompt and few-shot messages compiled from FILE."""
+    resolved = load_policy(file).for_tenant(tenant)
+    compiled = compile_prompt(resolved)
+    if as_json:
+        console.print_json(json.dumps({"version": compiled.version, "messages": compiled.messages()}))
+        return
+    console.print(f"[dim]# version {escape(compiled.version)}[/dim]")
+    for message in compiled.messages():
+        console.print(f"[bold]--- {message['role']} ---[/bold]")
+        console.print(escape(message["content"]))

@@ -1,0 +1,115 @@
+"""Every exception tether raises on purpose.
+
+```
+TetherError
+├── UserError                  the input is wrong; the message names the fix   (CLI exit 2)
+│   ├── PolicyError            a policy file problem, with every Problem found (file:line)
+│   │   └── TenantOverlayError an overlay that would loosen its base policy
+│   ├── ConfigError            a bad option, model spec or setting
+│   └── UnknownComponentError  a guard or model name that no plugin registered
+└── RuntimeFailure             something failed while running               (CLI exit 1)
+    ├── ModelError             a model adapter could not produce an answer
+    │   ├── ModelNotAvailableError  the embedded model or its runtime is not installed
+    │   └── ModelHTTPError     an OpenAI-compatible server answered with an error
+    └── GuardError             a guard raised or overran its time budget (recorded, then
+                               handled by the guard's fail mode)
+```
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "ConfigError",
+    "GuardError",
+    "ModelError",
+    "ModelHTTPError",
+    "ModelNotAvailableError",
+    "PolicyError",
+    "Problem",
+    "RuntimeFailure",
+    "TenantOverlayError",
+    "TetherError",
+    "UnknownComponentError",
+    "UserError",
+]
+
+
+class TetherError(Exception):
+    """Root of every error tether raises deliberately."""
+
+
+class UserError(TetherError):
+    """The user's input (policy, config, option) is wrong; the message says how to fix it."""
+
+
+class RuntimeFailure(TetherError):
+    """Something failed at run time that the user's input did not cause."""
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One problem found in a policy file, located as precisely as the file allows."""
+
+    message: str
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    field: str | None = None
+
+    def __str__(self) -> str:
+        where = ""
+        if self.file is not None:
+            where = self.file
+            if self.line is not None:
+                where += f":{self.line}"
+                if self.column is not None:
+                    where += f":{self.column}"
+            where += ": "
+        field = f"{self.field}: " if self.field else ""
+        return f"{where}{field}{self.message}"
+
+
+class PolicyError(UserError):
+    """A policy could not be loaded; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class TenantOverlayError(PolicyError):
+    """A tenant overlay tried to loosen its base policy."""
+
+    def __init__(self, tenant: str, problems: list[Problem]) -> None:
+        self.tenant = tenant
+        super().__init__(problems)
+
+
+class ConfigError(UserError):
+    """A bad option, model spec or setting."""
+
+
+class UnknownComponentError(UserError):
+    """A guard, model or other component name that no plugin registered."""
+
+
+class ModelError(RuntimeFailure):
+    """A model adapter could not produce an answer."""
+
+
+class ModelNotAvailableError(ModelError):
+    """The embedded model or its runtime is not installed; the message names the install command."""
+
+
+class ModelHTTPError(ModelError):
+    """An OpenAI-compatible server answered with an error status."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        self.status = status
+        super().__init__(message)
+
+
+class GuardError(RuntimeFailure):
+    """A guard raised or overran its time budget."""

@@ -1,0 +1,145 @@
+"""The typed record of one turn, and the sinks it goes to."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections import deque
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tether.guards import Stage, Verdict
+from tether.models import Usage
+
+__all__ = [
+    "ActionTaken",
+    "Event",
+    "EventSink",
+    "FinalAction",
+    "GuardedResponse",
+    "JsonlSink",
+    "Latency",
+    "MemorySink",
+]
+
+FinalAction = Literal["allow", "redact", "block", "escalate", "error"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class ActionTaken(_Frozen):
+    """Something the pipeline did to the turn, and which guards made it do so."""
+
+    stage: Stage
+    action: Literal["log", "redact", "reask", "escalate", "block", "normalize"]
+    guards: tuple[str, ...]
+    reason: str
+
+
+class Latency(_Frozen):
+    """Milliseconds per stage; model and output guards add up over re-asks."""
+
+    input_guards_ms: float = 0.0
+    model_ms: float = 0.0
+    output_guards_ms: float = 0.0
+    total_ms: float = 0.0
+
+
+class Event(_Frozen):
+    """One turn, as recorded for audit and monitoring."""
+
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex)
+    time: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    tenant: str | None = None
+    user: str | None = None
+    conversation_id: str | None = None
+    policy: str
+    policy_version: str
+    model: str
+    input: str
+    output: str
+    action: FinalAction
+    actions: tuple[ActionTaken, ...] = ()
+    verdicts: tuple[Verdict, ...] = ()
+    reasks: int = 0
+    latency: Latency = Latency()
+    usage: Usage = Usage()
+    error: str | None = None
+
+
+class GuardedResponse(_Frozen):
+    """What a guarded turn returns to the caller."""
+
+    text: str
+    action: FinalAction
+    actions: tuple[ActionTaken, ...]
+    verdicts: tuple[Verdict, ...]
+    reasks: int
+    latency: Latency
+    usage: Usage
+    model: str
+    policy_version: str
+    tenant: str | None
+    event_id: str
+
+    @classmethod
+    def from_event(cls, event: Event) -> GuardedResponse:
+        return cls(
+            text=event.output,
+            action=event.action,
+            actions=event.actions,
+            verdicts=event.verdicts,
+            reasks=event.reasks,
+            latency=event.latency,
+            usage=event.usage,
+            model=event.model,
+            policy_version=event.policy_version,
+            tenant=event.tenant,
+            event_id=event.id,
+        )
+
+    @property
+    def flagged(self) -> tuple[Verdict, ...]:
+        return tuple(v for v in self.verdicts if v.flagged)
+
+
+@runtime_checkable
+class EventSink(Protocol):
+    """Where events go: one call per turn."""
+
+    async def emit(self, event: Event) -> None: ...
+
+
+class MemorySink:
+    """Keeps the last ``maxlen`` events in memory (for tests, notebooks and the REPL)."""
+
+    def __init__(self, maxlen: int | None = 10_000) -> None:
+        self.events: deque[Event] = deque(maxlen=maxlen)
+
+    async def emit(self, event: Event) -> None:
+        self.events.append(event)
+
+
+class JsonlSink:
+    """Appends one JSON line per event to a file, flushed before ``emit`` returns."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+
+    async def emit(self, event: Event) -> None:
+        line = event.model_dump_json() + "\n"
+        await asyncio.to_thread(self._append, line)
+
+    def _append(self, line: str) -> None:
+        with self._lock:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as fh:
+                fh.write(line)
+                fh.flush()

@@ -1,0 +1,287 @@
+"""Guardrails: one guarded turn, end to end."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from tether.errors import ConfigError, TetherError
+from tether.guards import GuardContext, PolicyGuards, Verdict, build_guards, run_guards
+from tether.messages import Message
+from tether.models import ChatModel, ModelResponse, Usage, load_model
+from tether.policy import CompiledPrompt, Policy, compile_prompt, load_policy, render_template
+
+from ._decide import Decision, apply_spans, decide
+from ._events import ActionTaken, Event, EventSink, FinalAction, GuardedResponse, Latency, MemorySink
+
+__all__ = ["Guardrails"]
+
+_ROLES = frozenset({"system", "user", "assistant", "tool"})
+
+
+@dataclass(frozen=True, slots=True)
+class _Resolved:
+    policy: Policy
+    prompt: CompiledPrompt
+    guards: PolicyGuards
+
+
+class Guardrails:
+    """Runs turns under a policy: input guards → prompt → model → output guards → event.
+
+    ``model`` overrides the policy's ``model.spec``; ``sink`` receives one :class:`Event` per
+    turn (default: an in-memory sink at ``.sink``).
+    """
+
+    def __init__(
+        self,
+        policy: Policy | str | Path,
+        *,
+        model: ChatModel | None = None,
+        sink: EventSink | None = None,
+    ) -> None:
+        self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
+        self.sink: EventSink = sink if sink is not None else MemorySink()
+        self._model = model
+        self._models: dict[str, ChatModel] = {}
+        self._resolved: dict[str | None, _Resolved] = {}
+
+    def resolve(self, tenant: str | None = None) -> _Resolved:
+        """The tenant's merged policy, compiled prompt and guards (built once, then cached)."""
+        found = self._resolved.get(tenant)
+        if found is None:
+            policy = self.policy.for_tenant(tenant)
+            found = _Resolved(policy, compile_prompt(policy), build_guards(policy))
+            self._resolved[tenant] = found
+        return found
+
+    def model_for(self, policy: Policy) -> ChatModel:
+        if self._model is not None:
+            return self._model
+        spec = policy.model.spec
+        if spec not in self._models:
+            self._models[spec] = load_model(spec, timeout_s=policy.model.timeout_s)
+        return self._models[spec]
+
+    def chat_sync(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        tenant: str | None = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+    ) -> GuardedResponse:
+        """:meth:`chat` for code without an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.chat(messages, tenant=tenant, user=user, conversation_id=conversation_id))
+        raise ConfigError("chat_sync() was called inside a running event loop; use `await rails.chat(...)`")
+
+    async def chat(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        tenant: str | None = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+    ) -> GuardedResponse:
+        """One guarded turn on a conversation whose last message is the user's."""
+        turn = _Turn(self, _as_messages(messages), tenant, user, conversation_id)
+        return await turn.run()
+
+
+def _as_messages(messages: str | Sequence[Message]) -> list[Message]:
+    if isinstance(messages, str):
+        return [{"role": "user", "content": messages}]
+    out = list(messages)
+    if not out:
+        raise ConfigError("messages is empty: send at least one user message")
+    for i, m in enumerate(out):
+        if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+            raise ConfigError(
+                f"messages[{i}] must be a mapping with role (system|user|assistant|tool) and string content"
+            )
+    if out[-1]["role"] != "user":
+        raise ConfigError(f"the last message must be the user's, not {out[-1]['role']!r}")
+    return out
+
+
+class _Turn:
+    """The state of one turn while it runs."""
+
+    def __init__(
+        self,
+        rails: Guardrails,
+        messages: list[Message],
+        tenant: str | None,
+        user: str | None,
+        conversation_id: str | None,
+    ) -> None:
+        self.rails = rails
+        self.resolved = rails.resolve(tenant)
+        self.policy = self.resolved.policy
+        self.model = rails.model_for(self.policy)
+        self.messages = messages
+        self.tenant = tenant
+        self.user = user
+        self.conversation_id = conversation_id
+        self.verdicts: list[Verdict] = []
+        self.actions: list[ActionTaken] = []
+        self.latency = {"input_guards_ms": 0.0, "model_ms": 0.0, "output_guards_ms": 0.0}
+        self.usage = Usage()
+        self.reasks = 0
+        self.start = time.perf_counter()
+
+    def _ctx(self, stage: str) -> GuardContext:
+        return GuardContext(
+            stage="input" if stage == "input" else "output",
+            messages=tuple(self.messages),
+            tenant=self.tenant,
+            policy_version=self.resolved.prompt.version,
+        )
+
+    async def run(self) -> GuardedResponse:
+        user_text = self.messages[-1]["content"]
+        t0 = time.perf_counter()
+        input_verdicts = await run_guards(self.resolved.guards.input, user_text, self._ctx("input"))
+        self.latency["input_guards_ms"] = _ms(t0)
+        self.verdicts += input_verdicts
+        decision = decide(input_verdicts)
+        self._note_logs(input_verdicts, "input")
+        if decision.action in ("block", "escalate"):
+            return await self._finish(user_text, self._stop_text(decision), decision.action, decision, "input")
+        if decision.action == "redact":
+            user_text = apply_spans(user_text, [s for v in decision.verdicts for s in v.spans])
+            self.messages[-1] = {**self.messages[-1], "content": user_text}
+            self._act("input", "redact", decision)
+
+        convo = [*self.resolved.prompt.messages(), *self.messages]
+        for attempt in range(self.policy.output.max_reasks + 1):
+            reply = await self._generate(convo, user_text)
+            t1 = time.perf_counter()
+            out_verdicts = await run_guards(self.resolved.guards.output, reply.text, self._ctx("output"))
+            self.latency["output_guards_ms"] += _ms(t1)
+            self.verdicts += out_verdicts
+            self._note_logs(out_verdicts, "output")
+            decision = decide(out_verdicts)
+            if decision.action == "reask":
+                if attempt < self.policy.output.max_reasks:
+                    self.reasks += 1
+                    self._act("output", "reask", decision)
+                    convo += [
+                        {"role": "assistant", "content": reply.text},
+                        {"role": "user", "content": _reask_prompt(decision)},
+                    ]
+                    continue
+                reason = f"still failing after {self.reasks} re-asks: {decision.reason}"
+                self.actions.append(ActionTaken(stage="output", action="block", guards=decision.guards, reason=reason))
+                return await self._finish(user_text, self._render(self.policy.refusal.failure), "block")
+            if decision.action in ("block", "escalate"):
+                return await self._finish(user_text, self._stop_text(decision), decision.action, decision, "output")
+            text = reply.text
+            rewrites = [v for v in out_verdicts if v.rewrite is not None and not v.flagged]
+            if rewrites:
+                text = rewrites[0].rewrite or text
+                self.actions.append(
+                    ActionTaken(stage="output", action="normalize", guards=(rewrites[0].guard,), reason="kept only the JSON")
+                )
+            if decision.action == "redact":
+                text = apply_spans(text, [s for v in decision.verdicts for s in v.spans])
+                self._act("output", "redact", decision)
+            final: FinalAction = "redact" if any(a.action == "redact" for a in self.actions) else "allow"
+            return await self._finish(user_text, text, final)
+        raise AssertionError("unreachable: the re-ask loop always returns")
+
+    async def _generate(self, convo: list[Message], user_text: str) -> ModelResponse:
+        settings = self.policy.model
+        t0 = time.perf_counter()
+        try:
+            reply = await self.model.generate(
+                convo, temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed
+            )
+        except TetherError as exc:
+            self.latency["model_ms"] += _ms(t0)
+            await self._finish(user_text, "", "error", error=str(exc))
+            raise
+        self.latency["model_ms"] += _ms(t0)
+        self.usage = Usage(
+            prompt_tokens=self.usage.prompt_tokens + reply.usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens + reply.usage.completion_tokens,
+        )
+        return reply
+
+    def _render(self, template: str, topic: str = "") -> str:
+        return render_template(self.policy, template, topic=topic)
+
+    def _stop_text(self, decision: Decision) -> str:
+        if decision.action == "escalate":
+            return self._render(self.policy.refusal.escalation)
+        custom = next((v for v in decision.verdicts if self._config_message(v) is not None), None)
+        if custom is not None:
+            return self._render(self._config_message(custom) or "")
+        return self._render(self.policy.refusal.message)
+
+    def _config_message(self, verdict: Verdict) -> str | None:
+        guards = self.resolved.guards
+        for bound in (*guards.input, *guards.output):
+            if bound.config.key == verdict.guard and bound.stage == verdict.stage:
+                return bound.config.message
+        return None
+
+    def _act(self, stage: str, action: str, decision: Decision) -> None:
+        self.actions.append(
+            ActionTaken(stage=stage, action=action, guards=decision.guards, reason=decision.reason)  # type: ignore[arg-type]
+        )
+
+    def _note_logs(self, verdicts: list[Verdict], stage: str) -> None:
+        logged = [v for v in verdicts if v.flagged and v.action == "log"]
+        if logged:
+            self._act(stage, "log", Decision("log", tuple(logged)))
+
+    async def _finish(
+        self,
+        user_text: str,
+        text: str,
+        action: FinalAction,
+        decision: Decision | None = None,
+        stage: str | None = None,
+        error: str | None = None,
+    ) -> GuardedResponse:
+        if decision is not None and stage is not None:
+            self._act(stage, decision.action, decision)
+        latency = Latency(**self.latency, total_ms=_ms(self.start))
+        event = Event(
+            tenant=self.tenant,
+            user=self.user,
+            conversation_id=self.conversation_id,
+            policy=self.policy.name,
+            policy_version=self.resolved.prompt.version,
+            model=self.model.name,
+            input=user_text,
+            output=text,
+            action=action,
+            actions=tuple(self.actions),
+            verdicts=tuple(self.verdicts),
+            reasks=self.reasks,
+            latency=latency,
+            usage=self.usage,
+            error=error,
+        )
+        await self.rails.sink.emit(event)
+        return GuardedResponse.from_event(event)
+
+
+def _reask_prompt(decision: Decision) -> str:
+    reasons = "; ".join(v.reason for v in decision.verdicts)
+    return (
+        f"Your previous answer was rejected: {reasons}. "
+        "Answer my previous request again, fixing exactly that and following every instruction."
+    )
+
+
+def _ms(since: float) -> float:
+    return (time.perf_counter() - since) * 1000

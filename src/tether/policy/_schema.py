@@ -1,0 +1,310 @@
+"""The policy file's schema: pydantic models that forbid unknown fields."""
+
+from __future__ import annotations
+
+import string
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+__all__ = [
+    "ACTION_ORDER",
+    "TOPIC_ACTION_ORDER",
+    "Action",
+    "Example",
+    "ForbiddenTopic",
+    "GuardConfig",
+    "Guards",
+    "Identity",
+    "ModelSettings",
+    "OutputSpec",
+    "Policy",
+    "Refusal",
+    "Scope",
+    "TenantOverlay",
+    "Tone",
+    "ToolSpec",
+    "Topic",
+    "TopicAction",
+]
+
+Action = Literal["log", "redact", "reask", "escalate", "block"]
+"""What happens when a guard flags: from least to most strict."""
+ACTION_ORDER: dict[str, int] = {"log": 0, "redact": 1, "reask": 2, "escalate": 3, "block": 4}
+
+TopicAction = Literal["redirect", "refuse", "escalate"]
+"""How to answer a request on a forbidden or out-of-scope topic: from least to most strict."""
+TOPIC_ACTION_ORDER: dict[str, int] = {"redirect": 0, "refuse": 1, "escalate": 2}
+
+SLUG = r"^[a-z0-9][a-z0-9_.-]*$"
+TEMPLATE_FIELDS = frozenset({"assistant", "organization", "allowed_topics", "topic"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+def _check_template(value: str | None) -> str | None:
+    """Reject placeholders that the renderer does not fill, at load time rather than mid-chat."""
+    if value is None:
+        return None
+    for _, name, _, _ in string.Formatter().parse(value):
+        if name is not None and name not in TEMPLATE_FIELDS:
+            raise ValueError(
+                f"unknown placeholder {{{name}}}; use one of "
+                + ", ".join(f"{{{f}}}" for f in sorted(TEMPLATE_FIELDS))
+            )
+    return value
+
+
+class Identity(_Strict):
+    """Who the assistant is and what it is for."""
+
+    name: str = Field("Assistant", min_length=1, description="The assistant's name.")
+    organization: str | None = Field(None, description="Who deploys it.")
+    purpose: str = Field(..., min_length=1, description="One or two sentences: what it is for.")
+    audience: str | None = Field(None, description="Who it talks to.")
+
+
+class Topic(_Strict):
+    """A topic the assistant handles, described in words and by example requests."""
+
+    name: str = Field(..., pattern=SLUG)
+    description: str = Field(..., min_length=1)
+    examples: tuple[str, ...] = Field((), description="Example requests on this topic.")
+
+
+class ForbiddenTopic(Topic):
+    """A topic the assistant must not help with, and how it answers instead."""
+
+    action: TopicAction = "refuse"
+
+
+class Scope(_Strict):
+    """What the assistant helps with and what it must not."""
+
+    allowed_topics: tuple[Topic, ...] = ()
+    forbidden_topics: tuple[ForbiddenTopic, ...] = ()
+    out_of_scope: TopicAction = Field(
+        "redirect", description="How to answer requests that match no allowed topic."
+    )
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> Scope:
+        names = [t.name for t in (*self.allowed_topics, *self.forbidden_topics)]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"topic names must be unique; repeated: {', '.join(dupes)}")
+        return self
+
+
+class Tone(_Strict):
+    """Voice and style rules."""
+
+    voice: str | None = None
+    rules: tuple[str, ...] = ()
+
+
+class Refusal(_Strict):
+    """The words used when the assistant does not help. Placeholders: {assistant},
+    {organization}, {allowed_topics}, {topic}."""
+
+    message: str = "I'm sorry, but I can't help with that."
+    redirect: str = "I can help with {allowed_topics}. What would you like to know?"
+    escalation: str = "I'm passing this to a member of our team who can help you directly."
+    failure: str = "Sorry, I couldn't produce a valid answer. Please try again."
+
+    @field_validator("message", "redirect", "escalation", "failure")
+    @classmethod
+    def _templates(cls, value: str | None) -> str | None:
+        return _check_template(value)
+
+
+class Example(_Strict):
+    """A few-shot edge case: a user turn and the ideal answer."""
+
+    user: str = Field(..., min_length=1)
+    assistant: str = Field(..., min_length=1)
+    note: str | None = Field(None, description="Why this case matters; not sent to the model.")
+
+
+class GuardConfig(_Strict):
+    """One guard in the input or output list."""
+
+    guard: str = Field(..., description="The registered guard name, e.g. deny_list.")
+    id: str | None = Field(
+        None, pattern=SLUG, description="Unique within its list; defaults to the guard name."
+    )
+    params: dict[str, Any] = Field(default_factory=dict)
+    action: Action = "block"
+    fail: Literal["closed", "open"] = Field(
+        "closed", description="closed: a guard error or timeout blocks; open: it is ignored."
+    )
+    timeout_ms: int = Field(1000, gt=0, le=60_000)
+    message: str | None = Field(None, description="Reply used instead of the refusal on block.")
+
+    @field_validator("message")
+    @classmethod
+    def _template(cls, value: str | None) -> str | None:
+        return _check_template(value)
+
+    @property
+    def key(self) -> str:
+        return self.id or self.guard
+
+
+class Guards(_Strict):
+    """Guards on the user's input and on the model's output."""
+
+    input: tuple[GuardConfig, ...] = ()
+    output: tuple[GuardConfig, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Guards:
+        for stage in ("input", "output"):
+            keys = [g.key for g in getattr(self, stage)]
+            dupes = sorted({k for k in keys if keys.count(k) > 1})
+            if dupes:
+                raise ValueError(
+                    f"{stage} guards need unique ids; repeated: {', '.join(dupes)} "
+                    "(give each an `id:`)"
+                )
+        return self
+
+
+class OutputSpec(_Strict):
+    """The shape the answer must have."""
+
+    format: Literal["text", "json"] = "text"
+    json_schema: dict[str, Any] | None = Field(
+        None, description="With format json: the JSON Schema the answer must satisfy."
+    )
+    max_reasks: int = Field(2, ge=0, le=5, description="Re-asks before giving up.")
+
+    @model_validator(mode="after")
+    def _schema_needs_json(self) -> OutputSpec:
+        if self.json_schema is not None:
+            if self.format != "json":
+                raise ValueError("json_schema needs `format: json`")
+            from jsonschema import SchemaError
+            from jsonschema.validators import validator_for
+
+            try:
+                validator_for(self.json_schema).check_schema(self.json_schema)
+            except SchemaError as exc:
+                raise ValueError(f"json_schema is not a valid JSON Schema: {exc.message}") from None
+        return self
+
+
+class ModelSettings(_Strict):
+    """Which model answers, and how."""
+
+    spec: str = Field("embedded", description="embedded | openai:MODEL[@BASE_URL] | scripted:FILE")
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_tokens: int = Field(256, gt=0, le=32_768)
+    seed: int | None = 0
+    timeout_s: float = Field(60.0, gt=0)
+
+
+class ToolSpec(_Strict):
+    """Reserved for agent tool gating: a tool the assistant may call."""
+
+    name: str = Field(..., pattern=SLUG)
+    description: str = ""
+    side_effect: Literal["read", "write", "destructive"] = "destructive"
+
+
+class IdentityOverlay(_Strict):
+    name: str | None = None
+    organization: str | None = None
+
+
+class ScopeOverlay(_Strict):
+    allowed_topics: tuple[str, ...] | None = Field(
+        None, description="Names of base allowed topics to keep; omit to keep all."
+    )
+    forbidden_topics: tuple[ForbiddenTopic, ...] = Field(
+        (), description="Added; a base topic's name here may add examples or a stricter action."
+    )
+    out_of_scope: TopicAction | None = None
+
+
+class ToneOverlay(_Strict):
+    voice: str | None = None
+    rules: tuple[str, ...] = ()
+
+
+class RefusalOverlay(_Strict):
+    message: str | None = None
+    redirect: str | None = None
+    escalation: str | None = None
+    failure: str | None = None
+
+    @field_validator("message", "redirect", "escalation", "failure")
+    @classmethod
+    def _templates(cls, value: str | None) -> str | None:
+        return _check_template(value)
+
+
+class TenantOverlay(_Strict):
+    """What a tenant changes. It may only tighten: add constraints, guards, forbidden topics
+    and examples; make guard actions and thresholds stricter; narrow scope; remove tools."""
+
+    identity: IdentityOverlay | None = None
+    context: tuple[str, ...] = ()
+    scope: ScopeOverlay | None = None
+    tone: ToneOverlay | None = None
+    refusal: RefusalOverlay | None = None
+    constraints: tuple[str, ...] = ()
+    examples: tuple[Example, ...] = ()
+    guards: Guards | None = None
+    tools: tuple[str, ...] | None = Field(
+        None, description="Names of base tools to keep; omit to keep all."
+    )
+
+
+class Policy(_Strict):
+    """One application's declarative policy; ``tenants`` holds its overlays."""
+
+    format_version: Literal[1] = 1
+    name: str = Field(..., pattern=SLUG)
+    identity: Identity
+    scope: Scope = Scope()
+    tone: Tone = Tone()
+    refusal: Refusal = Refusal()
+    constraints: tuple[str, ...] = Field((), description="Hard rules, e.g. never give a diagnosis.")
+    context: tuple[str, ...] = Field((), description="Facts the assistant may rely on.")
+    examples: tuple[Example, ...] = ()
+    guards: Guards = Guards()
+    output: OutputSpec = OutputSpec()
+    model: ModelSettings = ModelSettings()
+    tools: tuple[ToolSpec, ...] = ()
+    tenants: dict[str, TenantOverlay] = Field(default_factory=dict)
+    tenant: str | None = Field(None, description="Set on a resolved tenant policy; not in files.")
+
+    _source: Any = PrivateAttr(default=None)
+
+    def for_tenant(self, tenant: str | None) -> Policy:
+        """This policy with ``tenant``'s overlay merged on (tighten-only); ``None`` → self."""
+        if tenant is None:
+            return self
+        from ._tenants import resolve_tenant
+
+        return resolve_tenant(self, tenant)
+
+    @property
+    def version(self) -> str:
+        """``name[/tenant]@hash`` of this resolved policy."""
+        from ._compile import policy_version
+
+        return policy_version(self)
+
+    @field_validator("tenants")
+    @classmethod
+    def _tenant_names(cls, value: dict[str, TenantOverlay]) -> dict[str, TenantOverlay]:
+        import re
+
+        for name in value:
+            if not re.match(SLUG, name):
+                raise ValueError(f"tenant name {name!r} must match {SLUG}")
+        return value

@@ -1,0 +1,66 @@
+"""Running guards: concurrency, time budgets and fail modes."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tether.guards import BoundGuard, GuardContext, Verdict, run_guards
+from tether.policy import GuardConfig
+
+CTX = GuardContext(stage="input")
+
+
+class Sleepy:
+    name = "sleepy"
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        await asyncio.sleep(self.seconds)
+        return Verdict(flagged="bad" in text, reason="said bad")
+
+
+class Broken:
+    name = "broken"
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        raise RuntimeError("model file corrupt")
+
+
+def bound(guard: object, **cfg: object) -> BoundGuard:
+    return BoundGuard(GuardConfig(guard=getattr(guard, "name"), **cfg), guard, "input")  # type: ignore[arg-type]
+
+
+async def test_guards_run_concurrently_and_keep_order() -> None:
+    guards = [bound(Sleepy(0.2), id=f"g{i}") for i in range(5)]
+    start = time.perf_counter()
+    verdicts = await run_guards(guards, "bad", CTX)
+    assert time.perf_counter() - start < 0.8  # five 0.2 s guards in parallel, not 1 s in series
+    assert [v.guard for v in verdicts] == ["g0", "g1", "g2", "g3", "g4"]
+    assert all(v.flagged and v.action == "block" and v.stage == "input" for v in verdicts)
+    assert all(v.latency_ms >= 150 for v in verdicts)
+
+
+async def test_timeout_fails_closed_by_default_and_open_when_configured() -> None:
+    closed, opened = await run_guards(
+        [bound(Sleepy(5), id="slow_closed", timeout_ms=50), bound(Sleepy(5), id="slow_open", timeout_ms=50, fail="open")],
+        "fine",
+        CTX,
+    )
+    assert closed.flagged and closed.action == "block" and closed.error == "timed out after 50 ms"
+    assert "failing closed" in closed.reason
+    assert not opened.flagged and opened.action == "allow" and opened.error == "timed out after 50 ms"
+
+
+async def test_exception_is_recorded_and_fails_closed() -> None:
+    (verdict,) = await run_guards([bound(Broken())], "hello", CTX)
+    assert verdict.flagged and verdict.action == "block"
+    assert verdict.error == "RuntimeError: model file corrupt"
+    assert verdict.category == "guard_error"
+
+
+async def test_unflagged_verdict_is_allow_whatever_the_configured_action() -> None:
+    (verdict,) = await run_guards([bound(Sleepy(0), action="escalate")], "fine", CTX)
+    assert not verdict.flagged and verdict.action == "allow"

@@ -1,0 +1,225 @@
+"""One guarded turn end to end, on the scripted model."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+
+from tether import Guardrails, load_policy_text
+from tether.errors import ConfigError, ModelError
+from tether.guards import GuardContext, Verdict
+from tether.models import ScriptedModel
+from tether.pipeline import JsonlSink, MemorySink
+from tether.registry import register
+
+POLICY = """\
+name: demo
+identity:
+  name: Penny
+  organization: Acme Bank
+  purpose: Help with cards.
+scope:
+  allowed_topics:
+    - {name: cards, description: Cards and PINs.}
+refusal:
+  message: "Sorry, {assistant} can't help with that."
+  escalation: "Passing you to a human at {organization}."
+guards:
+  input:
+    - guard: deny_list
+      id: crypto
+      params: {terms: [bitcoin]}
+    - guard: deny_list
+      id: emergency
+      params: {terms: [fraud]}
+      action: escalate
+    - guard: invisible_text
+      action: redact
+  output:
+    - guard: deny_list
+      id: cards
+      params: {patterns: ['\\b\\d{16}\\b']}
+      action: redact
+"""
+
+
+def make(policy: str = POLICY, replies: list[str] | None = None) -> tuple[Guardrails, ScriptedModel, MemorySink]:
+    model = ScriptedModel(replies or ["Reset it at any ATM."])
+    sink = MemorySink()
+    return Guardrails(load_policy_text(policy), model=model, sink=sink), model, sink
+
+
+BASE = POLICY
+
+
+async def test_allowed_turn_sends_compiled_prompt_and_records_event() -> None:
+    rails, model, sink = make(BASE)
+    response = await rails.chat("How do I reset my PIN?", user="u1")
+    assert response.text == "Reset it at any ATM."
+    assert response.action == "allow"
+    assert response.policy_version.startswith("demo@")
+    (sent,) = model.calls
+    assert sent[0]["role"] == "system" and "You are Penny" in sent[0]["content"]
+    assert sent[-1] == {"role": "user", "content": "How do I reset my PIN?"}
+    (event,) = sink.events
+    assert event.id == response.event_id
+    assert event.user == "u1" and event.model == model.name and event.action == "allow"
+    assert event.latency.total_ms >= event.latency.model_ms
+    assert len(event.verdicts) == 4
+
+
+async def test_deny_listed_input_is_blocked_with_the_policy_refusal_and_no_model_call() -> None:
+    rails, model, sink = make(BASE)
+    response = await rails.chat("Should I buy bitcoin?")
+    assert response.action == "block"
+    assert response.text == "Sorry, Penny can't help with that."
+    assert model.calls == []
+    (taken,) = response.actions
+    assert taken.stage == "input" and taken.guards == ("crypto",) and "bitcoin" in taken.reason
+    assert sink.events[0].action == "block"
+
+
+async def test_escalation_uses_the_escalation_message() -> None:
+    rails, model, _ = make(BASE)
+    response = await rails.chat("I think this is fraud")
+    assert response.action == "escalate"
+    assert response.text == "Passing you to a human at Acme Bank."
+    assert model.calls == []
+
+
+async def test_block_beats_escalate_when_both_fire() -> None:
+    rails, _, _ = make(BASE)
+    response = await rails.chat("bitcoin fraud")
+    assert response.action == "block"
+
+
+async def test_input_redaction_reaches_the_model_redacted() -> None:
+    rails, model, _ = make(BASE)
+    response = await rails.chat("reset\u200b my PIN")
+    assert model.calls[0][-1]["content"] == "reset my PIN"
+    assert response.action == "redact"
+    assert [a.action for a in response.actions] == ["redact"]
+
+
+async def test_output_redaction() -> None:
+    rails, _, _ = make(BASE, ["Your card 4111111111111111 is active."])
+    response = await rails.chat("Is my card active?")
+    assert response.text == "Your card [DENY_LIST] is active."
+    assert response.action == "redact"
+
+
+JSON_POLICY = """\
+name: jsonbot
+identity: {purpose: Classify requests.}
+output:
+  format: json
+  max_reasks: 2
+  json_schema:
+    type: object
+    required: [topic]
+    properties: {topic: {enum: [cards, loans]}}
+"""
+
+
+async def test_json_policy_reasks_with_the_reason_then_returns_valid_json() -> None:
+    rails, model, _ = make(JSON_POLICY, ["It is about cards.", '{"topic": "pets"}', '```json\n{"topic": "cards"}\n```'])
+    response = await rails.chat("My card is stuck")
+    assert response.action == "allow"
+    assert json.loads(response.text) == {"topic": "cards"}
+    assert response.reasks == 2
+    assert len(model.calls) == 3
+    second_prompt = model.calls[1][-1]["content"]
+    assert "not valid JSON" in second_prompt
+    third_prompt = model.calls[2][-1]["content"]
+    assert "'pets' is not one of ['cards', 'loans']" in third_prompt
+    assert [a.action for a in response.actions] == ["reask", "reask", "normalize"]
+
+
+async def test_json_policy_gives_a_clear_failure_after_bounded_reasks() -> None:
+    rails, model, _ = make(JSON_POLICY, ["nope", "still no", "never"])
+    response = await rails.chat("My card is stuck")
+    assert response.action == "block"
+    assert response.text == "Sorry, I couldn't produce a valid answer. Please try again."
+    assert response.reasks == 2 and len(model.calls) == 3
+    assert response.actions[-1].reason.startswith("still failing after 2 re-asks: the answer is not valid JSON")
+
+
+@register("guard", "test_explodes", stages=("input", "output"))
+class Explodes:
+    """Always raises (for fail-mode tests)."""
+
+    name = "test_explodes"
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        raise ValueError("boom")
+
+
+async def test_guard_error_fails_closed_and_is_recorded() -> None:
+    policy = BASE + "    - guard: test_explodes\n      id: exploder\n"
+    policy = policy.replace("  output:\n", "  output:\n").replace(
+        "    - guard: invisible_text\n      action: redact\n", "    - guard: invisible_text\n      action: redact\n    - guard: test_explodes\n"
+    )
+    rails, model, sink = make(policy)
+    response = await rails.chat("hello")
+    assert response.action == "block"
+    assert model.calls == []
+    failed = [v for v in sink.events[0].verdicts if v.error]
+    assert failed and failed[0].error == "ValueError: boom"
+
+
+async def test_guard_error_fails_open_when_the_policy_says_so() -> None:
+    policy = BASE.replace(
+        "    - guard: invisible_text\n      action: redact\n",
+        "    - guard: invisible_text\n      action: redact\n    - guard: test_explodes\n      fail: open\n",
+    )
+    rails, _, sink = make(policy)
+    response = await rails.chat("hello")
+    assert response.action == "allow"
+    assert any(v.error == "ValueError: boom" and not v.flagged for v in sink.events[0].verdicts)
+
+
+async def test_model_failure_is_recorded_then_raised() -> None:
+    rails, _, sink = make(BASE, ["only one"])
+    await rails.chat("first")
+    with pytest.raises(ModelError):
+        await rails.chat("second")
+    assert sink.events[-1].action == "error"
+    assert "ran out of replies" in (sink.events[-1].error or "")
+
+
+async def test_tenant_resolution_is_cached_and_versioned() -> None:
+    policy = BASE + "tenants:\n  acme:\n    constraints: [Never discuss rates.]\n"
+    rails, model, _ = make(policy, ["ok"] * 2)
+    base = await rails.chat("hi")
+    acme = await rails.chat("hi", tenant="acme")
+    assert base.policy_version != acme.policy_version
+    assert acme.tenant == "acme"
+    assert "Never discuss rates." in model.calls[1][0]["content"]
+    assert rails.resolve("acme") is rails.resolve("acme")
+
+
+def test_chat_sync_and_bad_messages() -> None:
+    rails, _, _ = make(BASE)
+    assert rails.chat_sync("hi").text == "Reset it at any ATM."
+    with pytest.raises(ConfigError, match="last message must be the user's"):
+        rails.chat_sync([{"role": "assistant", "content": "x"}])
+    with pytest.raises(ConfigError, match="empty"):
+        rails.chat_sync([])
+
+
+async def test_chat_sync_inside_a_loop_is_a_clear_error() -> None:
+    rails, _, _ = make(BASE)
+    with pytest.raises(ConfigError, match="running event loop"):
+        rails.chat_sync("hi")
+
+
+async def test_jsonl_sink_appends_one_line_per_turn(tmp_path: Path) -> None:
+    path = tmp_path / "events" / "turns.jsonl"
+    rails = Guardrails(load_policy_text(BASE), model=ScriptedModel(["a", "b"]), sink=JsonlSink(path))
+    await asyncio.gather(rails.chat("one"), rails.chat("two"))
+    lines = path.read_text().splitlines()
+    assert len(lines) == 2
+    assert {json.loads(line)["output"] for line in lines} == {"a", "b"}
