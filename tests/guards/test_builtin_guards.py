@@ -58,7 +58,13 @@ async def test_invisible_text_categories_can_be_narrowed() -> None:
 
 async def test_deny_list_terms_whole_words_case_and_lookalikes() -> None:
     guard = DenyListGuard(DenyListParams(terms=("bitcoin", "stock tips")))
-    for text in ["Should I buy Bitcoin?", "BITCOIN!", "ｂｉｔｃｏｉｎ now", "bit\u200bcoin", "any STOCK  TIPS"[:0] + "any stock tips"]:
+    for text in [
+        "Should I buy Bitcoin?",
+        "BITCOIN!",
+        "ｂｉｔｃｏｉｎ now",
+        "bit\u200bcoin",
+        "any STOCK  TIPS"[:0] + "any stock tips",
+    ]:
         verdict = await guard.check(text, CTX)
         assert verdict.flagged, text
     assert not (await guard.check("bitcoinage is not a word", CTX)).flagged
@@ -99,7 +105,11 @@ async def test_deny_list_case_sensitive_and_substrings() -> None:
 
 
 async def test_json_guard_valid_invalid_schema_and_fences() -> None:
-    schema = {"type": "object", "required": ["answer"], "properties": {"answer": {"type": "string"}}}
+    schema = {
+        "type": "object",
+        "required": ["answer"],
+        "properties": {"answer": {"type": "string"}},
+    }
     guard = JsonGuard(JsonParams(json_schema=schema))
     out = GuardContext(stage="output")
     assert not (await guard.check('{"answer": "hi"}', out)).flagged

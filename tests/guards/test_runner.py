@@ -30,7 +30,7 @@ class Broken:
 
 
 def bound(guard: object, **cfg: object) -> BoundGuard:
-    return BoundGuard(GuardConfig(guard=getattr(guard, "name"), **cfg), guard, "input")  # type: ignore[arg-type]
+    return BoundGuard(GuardConfig(guard=guard.name, **cfg), guard, "input")  # type: ignore[arg-type]
 
 
 async def test_guards_run_concurrently_and_keep_order() -> None:
@@ -45,13 +45,18 @@ async def test_guards_run_concurrently_and_keep_order() -> None:
 
 async def test_timeout_fails_closed_by_default_and_open_when_configured() -> None:
     closed, opened = await run_guards(
-        [bound(Sleepy(5), id="slow_closed", timeout_ms=50), bound(Sleepy(5), id="slow_open", timeout_ms=50, fail="open")],
+        [
+            bound(Sleepy(5), id="slow_closed", timeout_ms=50),
+            bound(Sleepy(5), id="slow_open", timeout_ms=50, fail="open"),
+        ],
         "fine",
         CTX,
     )
     assert closed.flagged and closed.action == "block" and closed.error == "timed out after 50 ms"
     assert "failing closed" in closed.reason
-    assert not opened.flagged and opened.action == "allow" and opened.error == "timed out after 50 ms"
+    assert (
+        not opened.flagged and opened.action == "allow" and opened.error == "timed out after 50 ms"
+    )
 
 
 async def test_exception_is_recorded_and_fails_closed() -> None:

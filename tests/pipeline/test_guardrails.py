@@ -46,7 +46,9 @@ guards:
 """
 
 
-def make(policy: str = POLICY, replies: list[str] | None = None) -> tuple[Guardrails, ScriptedModel, MemorySink]:
+def make(
+    policy: str = POLICY, replies: list[str] | None = None
+) -> tuple[Guardrails, ScriptedModel, MemorySink]:
     model = ScriptedModel(replies or ["Reset it at any ATM."])
     sink = MemorySink()
     return Guardrails(load_policy_text(policy), model=model, sink=sink), model, sink
@@ -125,7 +127,9 @@ output:
 
 
 async def test_json_policy_reasks_with_the_reason_then_returns_valid_json() -> None:
-    rails, model, _ = make(JSON_POLICY, ["It is about cards.", '{"topic": "pets"}', '```json\n{"topic": "cards"}\n```'])
+    rails, model, _ = make(
+        JSON_POLICY, ["It is about cards.", '{"topic": "pets"}', '```json\n{"topic": "cards"}\n```']
+    )
     response = await rails.chat("My card is stuck")
     assert response.action == "allow"
     assert json.loads(response.text) == {"topic": "cards"}
@@ -144,7 +148,9 @@ async def test_json_policy_gives_a_clear_failure_after_bounded_reasks() -> None:
     assert response.action == "block"
     assert response.text == "Sorry, I couldn't produce a valid answer. Please try again."
     assert response.reasks == 2 and len(model.calls) == 3
-    assert response.actions[-1].reason.startswith("still failing after 2 re-asks: the answer is not valid JSON")
+    assert response.actions[-1].reason.startswith(
+        "still failing after 2 re-asks: the answer is not valid JSON"
+    )
 
 
 @register("guard", "test_explodes", stages=("input", "output"))
@@ -160,7 +166,8 @@ class Explodes:
 async def test_guard_error_fails_closed_and_is_recorded() -> None:
     policy = BASE + "    - guard: test_explodes\n      id: exploder\n"
     policy = policy.replace("  output:\n", "  output:\n").replace(
-        "    - guard: invisible_text\n      action: redact\n", "    - guard: invisible_text\n      action: redact\n    - guard: test_explodes\n"
+        "    - guard: invisible_text\n      action: redact\n",
+        "    - guard: invisible_text\n      action: redact\n    - guard: test_explodes\n",
     )
     rails, model, sink = make(policy)
     response = await rails.chat("hello")
@@ -218,7 +225,9 @@ async def test_chat_sync_inside_a_loop_is_a_clear_error() -> None:
 
 async def test_jsonl_sink_appends_one_line_per_turn(tmp_path: Path) -> None:
     path = tmp_path / "events" / "turns.jsonl"
-    rails = Guardrails(load_policy_text(BASE), model=ScriptedModel(["a", "b"]), sink=JsonlSink(path))
+    rails = Guardrails(
+        load_policy_text(BASE), model=ScriptedModel(["a", "b"]), sink=JsonlSink(path)
+    )
     await asyncio.gather(rails.chat("one"), rails.chat("two"))
     lines = path.read_text().splitlines()
     assert len(lines) == 2

@@ -71,7 +71,9 @@ def test_duplicate_keys_are_errors() -> None:
 
 def test_empty_and_non_mapping_files() -> None:
     assert problems("") == ["p.yaml:1: the file is empty"]
-    assert problems("- a\n- b\n") == ["p.yaml:1: a policy must be a YAML mapping (key: value lines)"]
+    assert problems("- a\n- b\n") == [
+        "p.yaml:1: a policy must be a YAML mapping (key: value lines)"
+    ]
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -95,7 +97,12 @@ def test_unknown_guard_and_bad_params_located() -> None:
         "      params: {max_chars: -1, colour: red}\n"
     )
     found = problems(text)
-    assert any(p.startswith("p.yaml:6:7: guards.input[0].guard: unknown guard 'deny_lst'; did you mean 'deny_list'?") for p in found)
+    assert any(
+        p.startswith(
+            "p.yaml:6:7: guards.input[0].guard: unknown guard 'deny_lst'; did you mean 'deny_list'?"
+        )
+        for p in found
+    )
     assert any("guards.input[1].params.max_chars" in p and p.startswith("p.yaml:8:") for p in found)
     assert any("guards.input[1].params.colour: unknown field 'colour'" in p for p in found)
 
@@ -117,7 +124,9 @@ def test_reask_on_input_and_redact_without_spans_rejected() -> None:
     )
     found = problems(text)
     assert any("guards.input[0].action: reask is only for output guards" in p for p in found)
-    assert any("guards.output[0].action: guard 'length' finds no spans to redact" in p for p in found)
+    assert any(
+        "guards.output[0].action: guard 'length' finds no spans to redact" in p for p in found
+    )
 
 
 def test_duplicate_guard_ids_rejected() -> None:

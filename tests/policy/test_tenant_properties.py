@@ -32,19 +32,30 @@ def bases(draw: st.DrawFn) -> dict[str, Any]:
         "scope": {
             "allowed_topics": [{"name": n, "description": n} for n in allowed],
             "forbidden_topics": [
-                {"name": n, "description": n, "action": draw(st.sampled_from(TOPIC_ACTIONS))} for n in forbidden
+                {"name": n, "description": n, "action": draw(st.sampled_from(TOPIC_ACTIONS))}
+                for n in forbidden
             ],
             "out_of_scope": draw(st.sampled_from(TOPIC_ACTIONS)),
         },
         "constraints": draw(st.lists(st.sampled_from(["No tax advice.", "Be safe."]), unique=True)),
-        "tools": [{"name": n} for n in draw(st.lists(st.sampled_from(["lookup", "refund"]), unique=True))],
+        "tools": [
+            {"name": n} for n in draw(st.lists(st.sampled_from(["lookup", "refund"]), unique=True))
+        ],
         "guards": {
             "input": [
-                {"guard": "length", "params": {"max_chars": draw(st.one_of(st.none(), st.integers(10, 5000)))},
-                 "fail": draw(st.sampled_from(["open", "closed"]))},
-                {"guard": "deny_list", "id": "words",
-                 "params": {"terms": draw(st.lists(st.sampled_from(TERMS), unique=True, min_size=1))},
-                 "action": draw(st.sampled_from(INPUT_ACTIONS))},
+                {
+                    "guard": "length",
+                    "params": {"max_chars": draw(st.one_of(st.none(), st.integers(10, 5000)))},
+                    "fail": draw(st.sampled_from(["open", "closed"])),
+                },
+                {
+                    "guard": "deny_list",
+                    "id": "words",
+                    "params": {
+                        "terms": draw(st.lists(st.sampled_from(TERMS), unique=True, min_size=1))
+                    },
+                    "action": draw(st.sampled_from(INPUT_ACTIONS)),
+                },
             ]
         },
     }
@@ -61,9 +72,15 @@ def ops_for(draw: st.DrawFn, base: dict[str, Any]) -> list[Op]:
     words = base["guards"]["input"][1]
     rank = TOPIC_ACTIONS.index
     ops: list[Op] = []
-    kind = draw(st.sampled_from(["constraint", "allowed", "forbidden", "oos", "length", "words", "fail", "tools"]))
+    kind = draw(
+        st.sampled_from(
+            ["constraint", "allowed", "forbidden", "oos", "length", "words", "fail", "tools"]
+        )
+    )
     if kind == "constraint":
-        ops.append((False, {"constraints": [draw(st.text(min_size=1, max_size=8).filter(str.strip))]}))
+        ops.append(
+            (False, {"constraints": [draw(st.text(min_size=1, max_size=8).filter(str.strip))]})
+        )
     elif kind == "allowed":
         keep = draw(st.lists(st.sampled_from(allowed), unique=True))
         loosen = draw(st.booleans())
@@ -75,20 +92,40 @@ def ops_for(draw: st.DrawFn, base: dict[str, Any]) -> list[Op]:
         name = draw(st.sampled_from(FORBIDDEN))
         action = draw(st.sampled_from(TOPIC_ACTIONS))
         loosens = name in forbidden and rank(action) < rank(forbidden[name])
-        ops.append((loosens, {"scope": {"forbidden_topics": [{"name": name, "description": "d", "action": action}]}}))
+        ops.append(
+            (
+                loosens,
+                {
+                    "scope": {
+                        "forbidden_topics": [{"name": name, "description": "d", "action": action}]
+                    }
+                },
+            )
+        )
     elif kind == "oos":
         action = draw(st.sampled_from(TOPIC_ACTIONS))
-        ops.append((rank(action) < rank(scope["out_of_scope"]), {"scope": {"out_of_scope": action}}))
+        ops.append(
+            (rank(action) < rank(scope["out_of_scope"]), {"scope": {"out_of_scope": action}})
+        )
     elif kind == "length":
         old = length["params"]["max_chars"]
         new = draw(st.one_of(st.none(), st.integers(10, 6000)))
-        loosens = (new is None and old is not None) or (new is not None and old is not None and new > old)
-        ops.append((loosens, {"guards": {"input": [{"guard": "length", "params": {"max_chars": new}}]}}))
+        loosens = (new is None and old is not None) or (
+            new is not None and old is not None and new > old
+        )
+        ops.append(
+            (loosens, {"guards": {"input": [{"guard": "length", "params": {"max_chars": new}}]}})
+        )
     elif kind == "words":
         action = draw(st.sampled_from(INPUT_ACTIONS))
         terms = draw(st.lists(st.sampled_from(TERMS), unique=True))
         loosens = ACTIONS.index(action) < ACTIONS.index(words.get("action", "block"))
-        fragment = {"guard": "deny_list", "id": "words", "action": action, "params": {"terms": terms}}
+        fragment = {
+            "guard": "deny_list",
+            "id": "words",
+            "action": action,
+            "params": {"terms": terms},
+        }
         ops.append((loosens, {"guards": {"input": [fragment]}}))
     elif kind == "fail":
         fail = draw(st.sampled_from(["open", "closed"]))
@@ -106,7 +143,7 @@ def ops_for(draw: st.DrawFn, base: dict[str, Any]) -> list[Op]:
 def test_merge_accepts_exactly_the_tightening_overlays(data: st.DataObject) -> None:
     raw_base = data.draw(bases())
     base = Policy.model_validate(raw_base)
-    (loosens, fragment), = ops_for(data.draw, raw_base)
+    ((loosens, fragment),) = ops_for(data.draw, raw_base)
     overlay = TenantOverlay.model_validate(fragment)
     merged, violations = merge_overlay(base, overlay, "t")
     assert bool(violations) == loosens, (fragment, violations)
@@ -120,7 +157,9 @@ def test_empty_overlay_changes_nothing_but_the_tenant(raw: dict[str, Any]) -> No
     base = Policy.model_validate(raw)
     merged, violations = merge_overlay(base, TenantOverlay(), "t")
     assert violations == []
-    assert merged.model_dump(exclude={"tenant", "tenants"}) == base.model_dump(exclude={"tenant", "tenants"})
+    assert merged.model_dump(exclude={"tenant", "tenants"}) == base.model_dump(
+        exclude={"tenant", "tenants"}
+    )
 
 
 @given(data=st.data())
@@ -128,7 +167,7 @@ def test_empty_overlay_changes_nothing_but_the_tenant(raw: dict[str, Any]) -> No
 def test_merge_is_deterministic_and_idempotent(data: st.DataObject) -> None:
     raw_base = data.draw(bases())
     base = Policy.model_validate(raw_base)
-    (_, fragment), = ops_for(data.draw, raw_base)
+    ((_, fragment),) = ops_for(data.draw, raw_base)
     overlay = TenantOverlay.model_validate(fragment)
     once, v1 = merge_overlay(base, overlay, "t")
     again, v2 = merge_overlay(base, overlay, "t")

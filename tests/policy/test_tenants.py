@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tether.errors import ConfigError, PolicyError, TenantOverlayError
+from tether.errors import ConfigError, PolicyError
 from tether.policy import load_policy, load_policy_text, tightening_violations
 
 BASE = """\
@@ -74,18 +74,48 @@ guards:
 @pytest.mark.parametrize(
     ("overlay", "field", "needle"),
     [
-        ("guards:\n  input:\n    - {guard: deny_list, id: words, action: log}", "tenants.acme.guards.input[0].action", "weakens guard 'words' action from block to log"),
-        ("guards:\n  input:\n    - {guard: length, params: {max_chars: 5000}}", "tenants.acme.guards.input[0].params.max_chars", "may only go lower"),
-        ("guards:\n  input:\n    - {guard: length, fail: open}", "tenants.acme.guards.input[0].fail", "fail open"),
-        ("guards:\n  input:\n    - {guard: deny_list, id: words, params: {whole_words: true, case_sensitive: true}}", "tenants.acme.guards.input[0].params.case_sensitive", "may only go lower"),
-        ("scope:\n  allowed_topics: [cards, crypto]", "tenants.acme.scope.allowed_topics[1]", "adds allowed topic 'crypto'"),
-        ("scope:\n  forbidden_topics:\n    - {name: investing, description: x, action: redirect}", "tenants.acme.scope.forbidden_topics[0].action", "relaxes forbidden topic 'investing'"),
+        (
+            "guards:\n  input:\n    - {guard: deny_list, id: words, action: log}",
+            "tenants.acme.guards.input[0].action",
+            "weakens guard 'words' action from block to log",
+        ),
+        (
+            "guards:\n  input:\n    - {guard: length, params: {max_chars: 5000}}",
+            "tenants.acme.guards.input[0].params.max_chars",
+            "may only go lower",
+        ),
+        (
+            "guards:\n  input:\n    - {guard: length, fail: open}",
+            "tenants.acme.guards.input[0].fail",
+            "fail open",
+        ),
+        (
+            "guards:\n  input:\n    - {guard: deny_list, id: words, params: {whole_words: true, case_sensitive: true}}",
+            "tenants.acme.guards.input[0].params.case_sensitive",
+            "may only go lower",
+        ),
+        (
+            "scope:\n  allowed_topics: [cards, crypto]",
+            "tenants.acme.scope.allowed_topics[1]",
+            "adds allowed topic 'crypto'",
+        ),
+        (
+            "scope:\n  forbidden_topics:\n    - {name: investing, description: x, action: redirect}",
+            "tenants.acme.scope.forbidden_topics[0].action",
+            "relaxes forbidden topic 'investing'",
+        ),
         ("scope:\n  out_of_scope: redirect\n", None, None),
         ("tools: [delete_account]", "tenants.acme.tools[0]", "adds tool 'delete_account'"),
-        ("guards:\n  input:\n    - {guard: invisible_text, id: words}", "tenants.acme.guards.input[0].guard", "replaces guard 'words'"),
+        (
+            "guards:\n  input:\n    - {guard: invisible_text, id: words}",
+            "tenants.acme.guards.input[0].guard",
+            "replaces guard 'words'",
+        ),
     ],
 )
-def test_loosening_overlay_rejected_with_field_and_line(overlay: str, field: str | None, needle: str | None) -> None:
+def test_loosening_overlay_rejected_with_field_and_line(
+    overlay: str, field: str | None, needle: str | None
+) -> None:
     text = with_tenant(overlay)
     if field is None:  # same strictness as the base: allowed
         load_policy_text(text)
@@ -115,7 +145,9 @@ def test_loosening_overlay_file_rejected_at_load(tmp_path: Path) -> None:
 
 def test_unknown_tenant() -> None:
     policy = load_policy_text(with_tenant("constraints: [x]"))
-    with pytest.raises(ConfigError, match=r"unknown tenant 'nope' in policy 'demo' \(tenants: acme\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown tenant 'nope' in policy 'demo' \(tenants: acme\)"
+    ):
         policy.for_tenant("nope")
 
 

@@ -20,12 +20,20 @@ __all__ = ["chat"]
 
 
 @click.command()
-@click.option("--policy", "policy_file", required=True, type=click.Path(path_type=Path), help="Policy YAML file.")
+@click.option(
+    "--policy",
+    "policy_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Policy YAML file.",
+)
 @click.option("--tenant", "-t", help="Tenant whose overlay applies.")
 @click.option("--model", "model_spec", help="Model spec; default: the policy's (embedded).")
 @click.option("-m", "--message", help="Send one message, print the answer and exit.")
 @click.option("--json", "as_json", is_flag=True, help="Print the whole guarded response as JSON.")
-@click.option("--events", type=click.Path(path_type=Path), help="Append each turn's event to this JSONL file.")
+@click.option(
+    "--events", type=click.Path(path_type=Path), help="Append each turn's event to this JSONL file."
+)
 @click.option("--user", help="User id recorded in events.")
 @handle_errors
 def chat(
@@ -40,7 +48,8 @@ def chat(
     """Chat under a policy: one turn with -m, otherwise an interactive session.
 
     \b
-    tether chat --policy examples/bank/policy.yaml --tenant northbank -m "How do I reset my card PIN?"
+    tether chat --policy examples/bank/policy.yaml --tenant northbank \\
+        -m "How do I reset my card PIN?"
     """
     loaded = load_policy(policy_file)
     resolved = loaded.for_tenant(tenant)  # fail on a bad tenant before loading a model
@@ -55,7 +64,9 @@ def chat(
 
 def _repl(rails: Guardrails, tenant: str | None, user: str | None, as_json: bool) -> None:
     version = rails.resolve(tenant).prompt.version
-    console.print(f"[dim]policy {escape(version)} · /reset clears the conversation · Ctrl-D quits[/dim]")
+    console.print(
+        f"[dim]policy {escape(version)} · /reset clears the conversation · Ctrl-D quits[/dim]"
+    )
     history: list[Message] = []
     while True:
         try:
@@ -81,8 +92,13 @@ def _show(response: GuardedResponse, as_json: bool) -> None:
         return
     console.print(escape(response.text))
     for taken in response.actions:
-        verb = {"block": "blocked", "escalate": "escalated", "redact": "redacted", "reask": "re-asked",
-                "log": "flagged", "normalize": "normalized"}[taken.action]
-        console.print(
-            f"[dim]{verb} ({taken.stage}) by {escape(', '.join(taken.guards))}: {escape(taken.reason)}[/dim]"
-        )
+        verb = {
+            "block": "blocked",
+            "escalate": "escalated",
+            "redact": "redacted",
+            "reask": "re-asked",
+            "log": "flagged",
+            "normalize": "normalized",
+        }[taken.action]
+        by = escape(", ".join(taken.guards))
+        console.print(f"[dim]{verb} ({taken.stage}) by {by}: {escape(taken.reason)}[/dim]")

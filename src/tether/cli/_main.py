@@ -22,7 +22,8 @@ def cli() -> None:
     Getting started:
       tether policy check examples/bank/policy.yaml
       tether policy compile examples/bank/policy.yaml --tenant northbank
-      tether chat --policy examples/bank/policy.yaml --tenant northbank -m "How do I reset my card PIN?"
+      tether chat --policy examples/bank/policy.yaml --tenant northbank \\
+          -m "How do I reset my card PIN?"
     """
 
 

@@ -38,7 +38,9 @@ def policy_json_schema() -> dict[str, Any]:
     doc["properties"].pop("tenant", None)
     tenants = doc["properties"]["tenants"]
     # In files a tenant is an overlay mapping or the path of an overlay file.
-    tenants["additionalProperties"] = {"anyOf": [tenants["additionalProperties"], {"type": "string"}]}
+    tenants["additionalProperties"] = {
+        "anyOf": [tenants["additionalProperties"], {"type": "string"}]
+    }
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "tether policy"
     return doc
@@ -65,7 +67,9 @@ def compile_cmd(file: Path, tenant: str | None, as_json: bool) -> None:
     resolved = load_policy(file).for_tenant(tenant)
     compiled = compile_prompt(resolved)
     if as_json:
-        console.print_json(json.dumps({"version": compiled.version, "messages": compiled.messages()}))
+        console.print_json(
+            json.dumps({"version": compiled.version, "messages": compiled.messages()})
+        )
         return
     console.print(f"[dim]# version {escape(compiled.version)}[/dim]")
     for message in compiled.messages():

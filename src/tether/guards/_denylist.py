@@ -47,10 +47,14 @@ def compile_safe(pattern: str, *, case_sensitive: bool = False) -> Any:
 class DenyListParams(GuardParams):
     terms: tuple[str, ...] = Field((), json_schema_extra=tighten("superset"))
     patterns: tuple[str, ...] = Field(
-        (), description="RE2 syntax (no backreferences or lookaround).", json_schema_extra=tighten("superset")
+        (),
+        description="RE2 syntax (no backreferences or lookaround).",
+        json_schema_extra=tighten("superset"),
     )
     case_sensitive: bool = Field(False, json_schema_extra=tighten("lower"))
-    whole_words: bool = Field(True, description="Terms match whole words only.", json_schema_extra=tighten("lower"))
+    whole_words: bool = Field(
+        True, description="Terms match whole words only.", json_schema_extra=tighten("lower")
+    )
     category: str = "deny_list"
 
     @field_validator("patterns")
@@ -84,15 +88,21 @@ class DenyListGuard:
         if not p.terms:
             return None
         fold = not p.case_sensitive
-        terms = sorted({normalize(t.strip(), casefold=fold).text for t in p.terms}, key=len, reverse=True)
+        terms = sorted(
+            {normalize(t.strip(), casefold=fold).text for t in p.terms}, key=len, reverse=True
+        )
         body = "|".join(re2.escape(t) for t in terms)
         if p.whole_words:
-            return compile_safe(f"(?:^|{_WORD_EDGE})({body})(?:{_WORD_EDGE}|$)", case_sensitive=True)
+            return compile_safe(
+                f"(?:^|{_WORD_EDGE})({body})(?:{_WORD_EDGE}|$)", case_sensitive=True
+            )
         return compile_safe(f"({body})", case_sensitive=True)
 
     @cached_property
     def _patterns(self) -> list[Any]:
-        return [compile_safe(p, case_sensitive=self.params.case_sensitive) for p in self.params.patterns]
+        return [
+            compile_safe(p, case_sensitive=self.params.case_sensitive) for p in self.params.patterns
+        ]
 
     async def check(self, text: str, ctx: GuardContext) -> Verdict:
         if len(text) > _THREAD_THRESHOLD:

@@ -24,7 +24,9 @@ class InvisibleTextParams(GuardParams):
     )
 
 
-@register("guard", "invisible_text", params=InvisibleTextParams, stages=("input", "output"), redacts=True)
+@register(
+    "guard", "invisible_text", params=InvisibleTextParams, stages=("input", "output"), redacts=True
+)
 class InvisibleTextGuard:
     """Flags invisible and control characters; redaction removes them."""
 

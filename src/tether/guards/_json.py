@@ -19,7 +19,9 @@ _FENCE = "```"
 
 
 class JsonParams(GuardParams):
-    json_schema: dict[str, Any] | None = Field(None, description="The JSON Schema the answer must match.")
+    json_schema: dict[str, Any] | None = Field(
+        None, description="The JSON Schema the answer must match."
+    )
     extract: bool = Field(
         True,
         description="Accept JSON wrapped in a code fence or prose and return just the JSON.",
@@ -77,7 +79,8 @@ class JsonGuard:
         except json.JSONDecodeError as exc:
             found = extract_json(text) if self.params.extract else None
             if found is None:
-                return self._flag(f"the answer is not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})")
+                where = f"line {exc.lineno} column {exc.colno}"
+                return self._flag(f"the answer is not valid JSON ({exc.msg} at {where})")
             value, exact = found
         if self._validator is not None:
             errors = sorted(self._validator.iter_errors(value), key=lambda e: list(e.absolute_path))
@@ -85,7 +88,11 @@ class JsonGuard:
                 shown = "; ".join(
                     f"{e.json_path}: {e.message}" for e in errors[: self.params.max_errors]
                 )
-                more = f" (and {len(errors) - self.params.max_errors} more)" if len(errors) > self.params.max_errors else ""
+                more = (
+                    f" (and {len(errors) - self.params.max_errors} more)"
+                    if len(errors) > self.params.max_errors
+                    else ""
+                )
                 return self._flag(f"the JSON does not match the schema: {shown}{more}")
         return Verdict(flagged=False, category="format", rewrite=exact if exact != text else None)
 

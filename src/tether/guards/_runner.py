@@ -86,7 +86,7 @@ async def _run_one(bound: BoundGuard, text: str, ctx: GuardContext) -> Verdict:
             action="block" if closed else "allow",
             reason=f"guard failed ({error}); failing {cfg.fail}",
             error=error,
-            **common,  # type: ignore[arg-type]
+            **common,
         )
     return verdict.model_copy(
         update={**common, "action": cfg.action if verdict.flagged else "allow"}

@@ -35,7 +35,9 @@ def decide(verdicts: Sequence[Verdict]) -> Decision:
     spans to redact cannot be carried out, so it blocks instead (fail closed)."""
     flagged = [v for v in verdicts if v.flagged]
     fixed = [
-        v.model_copy(update={"action": "block", "reason": v.reason + " (nothing to redact; blocked)"})
+        v.model_copy(
+            update={"action": "block", "reason": v.reason + " (nothing to redact; blocked)"}
+        )
         if v.action == "redact" and not v.spans
         else v
         for v in flagged

@@ -15,7 +15,15 @@ from tether.models import ChatModel, ModelResponse, Usage, load_model
 from tether.policy import CompiledPrompt, Policy, compile_prompt, load_policy, render_template
 
 from ._decide import Decision, apply_spans, decide
-from ._events import ActionTaken, Event, EventSink, FinalAction, GuardedResponse, Latency, MemorySink
+from ._events import (
+    ActionTaken,
+    Event,
+    EventSink,
+    FinalAction,
+    GuardedResponse,
+    Latency,
+    MemorySink,
+)
 
 __all__ = ["Guardrails"]
 
@@ -78,8 +86,12 @@ class Guardrails:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.chat(messages, tenant=tenant, user=user, conversation_id=conversation_id))
-        raise ConfigError("chat_sync() was called inside a running event loop; use `await rails.chat(...)`")
+            return asyncio.run(
+                self.chat(messages, tenant=tenant, user=user, conversation_id=conversation_id)
+            )
+        raise ConfigError(
+            "chat_sync() was called inside a running event loop; use `await rails.chat(...)`"
+        )
 
     async def chat(
         self,
@@ -101,9 +113,14 @@ def _as_messages(messages: str | Sequence[Message]) -> list[Message]:
     if not out:
         raise ConfigError("messages is empty: send at least one user message")
     for i, m in enumerate(out):
-        if not isinstance(m, dict) or m.get("role") not in _ROLES or not isinstance(m.get("content"), str):
+        if (
+            not isinstance(m, dict)
+            or m.get("role") not in _ROLES
+            or not isinstance(m.get("content"), str)
+        ):
             raise ConfigError(
-                f"messages[{i}] must be a mapping with role (system|user|assistant|tool) and string content"
+                f"messages[{i}] must be a mapping with a role (system|user|assistant|tool) "
+                "and string content"
             )
     if out[-1]["role"] != "user":
         raise ConfigError(f"the last message must be the user's, not {out[-1]['role']!r}")
@@ -153,7 +170,9 @@ class _Turn:
         decision = decide(input_verdicts)
         self._note_logs(input_verdicts, "input")
         if decision.action in ("block", "escalate"):
-            return await self._finish(user_text, self._stop_text(decision), decision.action, decision, "input")
+            return await self._finish(
+                user_text, self._stop_text(decision), _stop_action(decision), decision, "input"
+            )
         if decision.action == "redact":
             user_text = apply_spans(user_text, [s for v in decision.verdicts for s in v.spans])
             self.messages[-1] = {**self.messages[-1], "content": user_text}
@@ -163,7 +182,9 @@ class _Turn:
         for attempt in range(self.policy.output.max_reasks + 1):
             reply = await self._generate(convo, user_text)
             t1 = time.perf_counter()
-            out_verdicts = await run_guards(self.resolved.guards.output, reply.text, self._ctx("output"))
+            out_verdicts = await run_guards(
+                self.resolved.guards.output, reply.text, self._ctx("output")
+            )
             self.latency["output_guards_ms"] += _ms(t1)
             self.verdicts += out_verdicts
             self._note_logs(out_verdicts, "output")
@@ -178,21 +199,36 @@ class _Turn:
                     ]
                     continue
                 reason = f"still failing after {self.reasks} re-asks: {decision.reason}"
-                self.actions.append(ActionTaken(stage="output", action="block", guards=decision.guards, reason=reason))
-                return await self._finish(user_text, self._render(self.policy.refusal.failure), "block")
+                self.actions.append(
+                    ActionTaken(
+                        stage="output", action="block", guards=decision.guards, reason=reason
+                    )
+                )
+                return await self._finish(
+                    user_text, self._render(self.policy.refusal.failure), "block"
+                )
             if decision.action in ("block", "escalate"):
-                return await self._finish(user_text, self._stop_text(decision), decision.action, decision, "output")
+                return await self._finish(
+                    user_text, self._stop_text(decision), _stop_action(decision), decision, "output"
+                )
             text = reply.text
             rewrites = [v for v in out_verdicts if v.rewrite is not None and not v.flagged]
             if rewrites:
                 text = rewrites[0].rewrite or text
                 self.actions.append(
-                    ActionTaken(stage="output", action="normalize", guards=(rewrites[0].guard,), reason="kept only the JSON")
+                    ActionTaken(
+                        stage="output",
+                        action="normalize",
+                        guards=(rewrites[0].guard,),
+                        reason="kept only the JSON",
+                    )
                 )
             if decision.action == "redact":
                 text = apply_spans(text, [s for v in decision.verdicts for s in v.spans])
                 self._act("output", "redact", decision)
-            final: FinalAction = "redact" if any(a.action == "redact" for a in self.actions) else "allow"
+            final: FinalAction = (
+                "redact" if any(a.action == "redact" for a in self.actions) else "allow"
+            )
             return await self._finish(user_text, text, final)
         raise AssertionError("unreachable: the re-ask loop always returns")
 
@@ -201,7 +237,10 @@ class _Turn:
         t0 = time.perf_counter()
         try:
             reply = await self.model.generate(
-                convo, temperature=settings.temperature, max_tokens=settings.max_tokens, seed=settings.seed
+                convo,
+                temperature=settings.temperature,
+                max_tokens=settings.max_tokens,
+                seed=settings.seed,
             )
         except TetherError as exc:
             self.latency["model_ms"] += _ms(t0)
@@ -234,7 +273,7 @@ class _Turn:
 
     def _act(self, stage: str, action: str, decision: Decision) -> None:
         self.actions.append(
-            ActionTaken(stage=stage, action=action, guards=decision.guards, reason=decision.reason)  # type: ignore[arg-type]
+            ActionTaken(stage=stage, action=action, guards=decision.guards, reason=decision.reason)
         )
 
     def _note_logs(self, verdicts: list[Verdict], stage: str) -> None:
@@ -273,6 +312,10 @@ class _Turn:
         )
         await self.rails.sink.emit(event)
         return GuardedResponse.from_event(event)
+
+
+def _stop_action(decision: Decision) -> FinalAction:
+    return "escalate" if decision.action == "escalate" else "block"
 
 
 def _reask_prompt(decision: Decision) -> str:

@@ -22,7 +22,13 @@ from ._schema import (
     Topic,
     TopicAction,
 )
-from ._tenants import check_policy, merge_overlay, resolve_tenant, tighten_direction, tightening_violations
+from ._tenants import (
+    check_policy,
+    merge_overlay,
+    resolve_tenant,
+    tighten_direction,
+    tightening_violations,
+)
 
 __all__ = [
     "ACTION_ORDER",

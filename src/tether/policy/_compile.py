@@ -70,7 +70,9 @@ def compile_prompt(policy: Policy) -> CompiledPrompt:
     if policy.scope.forbidden_topics:
         lines += ["", "You never help with the following. If asked, reply with the sentence given:"]
         for t in policy.scope.forbidden_topics:
-            lines.append(f'- {t.description.strip()} Reply: "{_topic_reply(policy, t.name, t.action)}"')
+            lines.append(
+                f'- {t.description.strip()} Reply: "{_topic_reply(policy, t.name, t.action)}"'
+            )
     if policy.scope.allowed_topics:
         out_of_scope = _topic_reply(policy, "", policy.scope.out_of_scope)
         lines += ["", f'For any other request, reply: "{out_of_scope}"']
@@ -101,7 +103,8 @@ def compile_prompt(policy: Policy) -> CompiledPrompt:
 
 def _topic_reply(policy: Policy, topic: str, action: str) -> str:
     refusal = policy.refusal
-    template = {"refuse": refusal.message, "redirect": refusal.message + " " + refusal.redirect}.get(
-        action, refusal.escalation
-    )
+    template = {
+        "refuse": refusal.message,
+        "redirect": refusal.message + " " + refusal.redirect,
+    }.get(action, refusal.escalation)
     return render_template(policy, template, topic=topic)

@@ -30,13 +30,17 @@ class SourceMap:
     file: str
     positions: Mapping[PathKey, tuple[int, int]] = field(default_factory=dict)
 
-    def problem(self, path: Sequence[str | int], message: str, *, shown: str | None = None) -> Problem:
+    def problem(
+        self, path: Sequence[str | int], message: str, *, shown: str | None = None
+    ) -> Problem:
         """A problem at ``path``, located at the deepest part of the path the file has."""
         key = tuple(path)
         while key and key not in self.positions:
             key = key[:-1]
         line, col = self.positions.get(key, (None, None))
-        return Problem(message, self.file, line, col, shown if shown is not None else format_path(path))
+        return Problem(
+            message, self.file, line, col, shown if shown is not None else format_path(path)
+        )
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,9 @@ def load_policy_text(text: str, *, file: str = "<policy>", base_dir: Path | None
         raise PolicyError([Problem("a policy must be a YAML mapping (key: value lines)", file, 1)])
     problems: list[Problem] = []
     if "tenant" in data:
-        problems.append(smap.problem(("tenant",), "set by choosing a tenant (--tenant), not in a file"))
+        problems.append(
+            smap.problem(("tenant",), "set by choosing a tenant (--tenant), not in a file")
+        )
         data = {k: v for k, v in data.items() if k != "tenant"}
     tenants_src: dict[str, tuple[SourceMap, PathKey]] = {}
     raw_tenants = data.get("tenants")
@@ -96,7 +102,9 @@ def load_policy_text(text: str, *, file: str = "<policy>", base_dir: Path | None
                     overlay_text = overlay_path.read_text(encoding="utf-8")
                 except OSError as exc:
                     problems.append(
-                        smap.problem(("tenants", name), f"cannot read overlay file {value!r}: {exc.strerror}")
+                        smap.problem(
+                            ("tenants", name), f"cannot read overlay file {value!r}: {exc.strerror}"
+                        )
                     )
                     continue
                 try:
@@ -191,7 +199,7 @@ def _problems_from_validation(
     out: list[Problem] = []
     for err in exc.errors():
         loc = (*prefix, *_clean_loc(err["loc"]))
-        out.append(source.problem(loc, _friendly(err, root, loc[len(prefix):])))
+        out.append(source.problem(loc, _friendly(err, root, loc[len(prefix) :])))
     return out
 
 
@@ -205,7 +213,9 @@ def problems_from_validation(
 
 def _clean_loc(loc: tuple[str | int, ...]) -> PathKey:
     # Pydantic adds the tag of function validators and union branches to locations; drop them.
-    return tuple(p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-"))))
+    return tuple(
+        p for p in loc if not (isinstance(p, str) and ("[" in p or p.startswith("function-")))
+    )
 
 
 def _friendly(err: ErrorDetails, root: type[BaseModel], loc: PathKey) -> str:

@@ -26,7 +26,13 @@ from ._schema import (
     TenantOverlay,
 )
 
-__all__ = ["check_policy", "merge_overlay", "resolve_tenant", "tighten_direction", "tightening_violations"]
+__all__ = [
+    "check_policy",
+    "merge_overlay",
+    "resolve_tenant",
+    "tighten_direction",
+    "tightening_violations",
+]
 
 Violation = tuple[PathKey, str]
 
@@ -85,12 +91,18 @@ def _check_guards(guards: Guards, at: PathKey, source: PolicySource | None) -> l
                 continue
             stages = reg.extra.get("stages", ("input", "output"))
             if stage not in stages:
-                problems.append(_problem(source, (*here, "guard"), f"guard '{cfg.guard}' cannot run on {stage}"))
+                problems.append(
+                    _problem(source, (*here, "guard"), f"guard '{cfg.guard}' cannot run on {stage}")
+                )
             if cfg.action == "reask" and stage != "output":
-                problems.append(_problem(source, (*here, "action"), "reask is only for output guards"))
+                problems.append(
+                    _problem(source, (*here, "action"), "reask is only for output guards")
+                )
             if cfg.action == "redact" and not reg.extra.get("redacts", False):
                 problems.append(
-                    _problem(source, (*here, "action"), f"guard '{cfg.guard}' finds no spans to redact")
+                    _problem(
+                        source, (*here, "action"), f"guard '{cfg.guard}' finds no spans to redact"
+                    )
                 )
             if reg.params is not None:
                 try:
@@ -98,7 +110,9 @@ def _check_guards(guards: Guards, at: PathKey, source: PolicySource | None) -> l
                 except ValidationError as exc:
                     problems += problems_from_validation(exc, source, (*here, "params"), reg.params)
             elif cfg.params:
-                problems.append(_problem(source, (*here, "params"), f"guard '{cfg.guard}' takes no params"))
+                problems.append(
+                    _problem(source, (*here, "params"), f"guard '{cfg.guard}' takes no params")
+                )
     return problems
 
 
@@ -106,14 +120,18 @@ def _problem(source: PolicySource | None, path: PathKey, message: str) -> Proble
     return (source or PolicySource(SourceMap("<policy>"))).problem(path, message)
 
 
-def _locate(policy: Policy, prefix: PathKey, violations: list[Violation], tenant: str) -> list[Problem]:
+def _locate(
+    policy: Policy, prefix: PathKey, violations: list[Violation], tenant: str
+) -> list[Problem]:
     return [
         _problem(policy._source, (*prefix, *path), f"tenant '{tenant}' {message}")
         for path, message in violations
     ]
 
 
-def merge_overlay(base: Policy, overlay: TenantOverlay, tenant: str) -> tuple[Policy, list[Violation]]:
+def merge_overlay(
+    base: Policy, overlay: TenantOverlay, tenant: str
+) -> tuple[Policy, list[Violation]]:
     """Apply ``overlay`` to ``base``; returns the merged policy and every loosening attempt,
     each as (path inside the overlay, message)."""
     v: list[Violation] = []
@@ -134,7 +152,9 @@ def merge_overlay(base: Policy, overlay: TenantOverlay, tenant: str) -> tuple[Po
             changes["voice"] = overlay.tone.voice
         update["tone"] = base.tone.model_copy(update=changes)
     if overlay.refusal is not None:
-        update["refusal"] = base.refusal.model_copy(update=overlay.refusal.model_dump(exclude_none=True))
+        update["refusal"] = base.refusal.model_copy(
+            update=overlay.refusal.model_dump(exclude_none=True)
+        )
     if overlay.scope is not None:
         update["scope"] = _merge_scope(base, overlay, v)
     if overlay.guards is not None:
@@ -165,7 +185,10 @@ def _merge_scope(base: Policy, overlay: TenantOverlay, v: list[Violation]) -> An
         for i, name in enumerate(scope.allowed_topics):
             if name not in known:
                 v.append(
-                    (("scope", "allowed_topics", i), f"adds allowed topic '{name}': an overlay may only narrow scope")
+                    (
+                        ("scope", "allowed_topics", i),
+                        f"adds allowed topic '{name}': an overlay may only narrow scope",
+                    )
                 )
         keep = set(scope.allowed_topics)
         allowed = tuple(t for t in allowed if t.name in keep)
@@ -182,7 +205,12 @@ def _merge_scope(base: Policy, overlay: TenantOverlay, v: list[Violation]) -> An
             continue
         old = forbidden[existing]
         if TOPIC_ACTION_ORDER[topic.action] < TOPIC_ACTION_ORDER[old.action]:
-            v.append(((*here, "action"), f"relaxes forbidden topic '{topic.name}' from {old.action} to {topic.action}"))
+            v.append(
+                (
+                    (*here, "action"),
+                    f"relaxes forbidden topic '{topic.name}' from {old.action} to {topic.action}",
+                )
+            )
         forbidden[existing] = ForbiddenTopic(
             name=old.name,
             description=topic.description,
@@ -193,12 +221,19 @@ def _merge_scope(base: Policy, overlay: TenantOverlay, v: list[Violation]) -> An
     if scope.out_of_scope is not None:
         if TOPIC_ACTION_ORDER[scope.out_of_scope] < TOPIC_ACTION_ORDER[out_of_scope]:
             v.append(
-                (("scope", "out_of_scope"), f"relaxes out_of_scope from {out_of_scope} to {scope.out_of_scope}")
+                (
+                    ("scope", "out_of_scope"),
+                    f"relaxes out_of_scope from {out_of_scope} to {scope.out_of_scope}",
+                )
             )
         else:
             out_of_scope = scope.out_of_scope
     return base.scope.model_copy(
-        update={"allowed_topics": allowed, "forbidden_topics": tuple(forbidden), "out_of_scope": out_of_scope}
+        update={
+            "allowed_topics": allowed,
+            "forbidden_topics": tuple(forbidden),
+            "out_of_scope": out_of_scope,
+        }
     )
 
 
@@ -217,14 +252,23 @@ def _merge_guards(base: Guards, overlay: Guards, v: list[Violation]) -> Guards:
     return Guards(input=merged["input"], output=merged["output"])
 
 
-def _merge_guard(old: GuardConfig, new: GuardConfig, here: PathKey, v: list[Violation]) -> GuardConfig:
+def _merge_guard(
+    old: GuardConfig, new: GuardConfig, here: PathKey, v: list[Violation]
+) -> GuardConfig:
     key = old.key
     if new.guard != old.guard:
-        v.append(((*here, "guard"), f"replaces guard '{key}' ({old.guard}) with {new.guard}: add it under a new id"))
+        v.append(
+            (
+                (*here, "guard"),
+                f"replaces guard '{key}' ({old.guard}) with {new.guard}: add it under a new id",
+            )
+        )
         return old
     action = old.action
     if ACTION_ORDER[new.action] < ACTION_ORDER[old.action]:
-        v.append(((*here, "action"), f"weakens guard '{key}' action from {old.action} to {new.action}"))
+        v.append(
+            ((*here, "action"), f"weakens guard '{key}' action from {old.action} to {new.action}")
+        )
     else:
         action = new.action
     fail = old.fail
@@ -238,13 +282,17 @@ def _merge_guard(old: GuardConfig, new: GuardConfig, here: PathKey, v: list[Viol
             "action": action,
             "fail": fail,
             "params": params,
-            "timeout_ms": new.timeout_ms if "timeout_ms" in new.model_fields_set else old.timeout_ms,
+            "timeout_ms": new.timeout_ms
+            if "timeout_ms" in new.model_fields_set
+            else old.timeout_ms,
             "message": new.message if new.message is not None else old.message,
         }
     )
 
 
-def _merge_params(old: GuardConfig, new: GuardConfig, here: PathKey, v: list[Violation]) -> dict[str, Any]:
+def _merge_params(
+    old: GuardConfig, new: GuardConfig, here: PathKey, v: list[Violation]
+) -> dict[str, Any]:
     try:
         reg = registry.lookup("guard", old.guard)
     except UserError:
@@ -354,4 +402,3 @@ def _guard_looser(base: GuardConfig, derived: GuardConfig) -> list[str]:
         elif _param_problem(direction, old_val, new_val) is not None:
             out.append(f"{name} loosened")
     return out
-

