@@ -84,6 +84,25 @@ def test_policy_schema_is_json_schema() -> None:
     doc = json.loads(out)
     assert code == 0 and doc["title"] == "tether policy"
     assert "tenant" not in doc["properties"] and "identity" in doc["required"]
+    rules = doc["$defs"]["GuardConfig"]["allOf"]
+    length = next(r for r in rules if r["if"]["properties"]["guard"]["const"] == "length")
+    assert "max_chars" in length["then"]["properties"]["params"]["properties"]
+
+
+def test_policy_schema_validates_the_examples_and_catches_bad_params() -> None:
+    import jsonschema
+    import yaml
+
+    schema = json.loads(run("policy", "schema")[1])
+    for path in ["examples/bank/policy.yaml", "examples/clinic/policy.yaml"]:
+        jsonschema.validate(yaml.safe_load((ROOT / path).read_text()), schema)
+    bad = {
+        "name": "x",
+        "identity": {"purpose": "p"},
+        "guards": {"input": [{"guard": "length", "params": {"max_chars": "many"}}]},
+    }
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, schema)
 
 
 def test_chat_blocked_turn_shows_action_line_and_json(tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import click
 from tether import __version__, registry
 
 from ._chat import chat
-from ._common import console
+from ._common import console, handle_errors
 from ._policy import policy
 
 __all__ = ["cli", "main"]
@@ -33,6 +33,7 @@ def guards() -> None:
 
 
 @guards.command(name="list")
+@handle_errors
 def list_guards() -> None:
     """List every registered guard (built-in and plugins) with its stages."""
     for reg in registry.registered("guard"):

@@ -9,6 +9,7 @@ from typing import Any
 import click
 from rich.markup import escape
 
+from tether import registry
 from tether.policy import Policy, compile_prompt, load_policy
 
 from ._common import console, handle_errors
@@ -41,6 +42,20 @@ def policy_json_schema() -> dict[str, Any]:
     tenants["additionalProperties"] = {
         "anyOf": [tenants["additionalProperties"], {"type": "string"}]
     }
+    # Each registered guard's parameters, so editors complete and check `params` too.
+    rules = []
+    for reg in registry.registered("guard"):
+        if reg.params is None:
+            continue
+        params = reg.params.model_json_schema(ref_template="#/$defs/{model}")
+        doc.setdefault("$defs", {}).update(params.pop("$defs", {}))
+        rules.append(
+            {
+                "if": {"properties": {"guard": {"const": reg.name}}},
+                "then": {"properties": {"params": params}},
+            }
+        )
+    doc["$defs"]["GuardConfig"]["allOf"] = rules
     doc["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     doc["title"] = "tether policy"
     return doc
