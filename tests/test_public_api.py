@@ -20,6 +20,9 @@ PACKAGES = [
     "tether.models",
     "tether.pipeline",
     "tether.cli",
+    "tether.embed",
+    "tether.datasets",
+    "tether.redteam",
 ]
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

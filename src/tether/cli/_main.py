@@ -8,7 +8,9 @@ from tether import __version__, registry
 
 from ._chat import chat
 from ._common import console, handle_errors
+from ._datasets import datasets
 from ._policy import policy
+from ._scan import scan
 
 __all__ = ["cli", "main"]
 
@@ -43,6 +45,8 @@ def list_guards() -> None:
 
 cli.add_command(policy)
 cli.add_command(chat)
+cli.add_command(datasets)
+cli.add_command(scan)
 
 
 def main() -> None:

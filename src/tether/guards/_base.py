@@ -16,8 +16,13 @@ Stage = Literal["input", "output"]
 VerdictAction = Literal["allow", "log", "redact", "reask", "escalate", "block"]
 
 
-def tighten(direction: Literal["lower", "higher", "superset", "subset"]) -> dict[str, Any]:
-    """Field metadata: how a tenant overlay may change this parameter (default: not at all)."""
+def tighten(direction: str) -> dict[str, Any]:
+    """Field metadata: how a tenant overlay may change this parameter (default: not at all).
+
+    ``lower`` / ``higher``: numbers (and booleans, False < True) may only move that way;
+    ``superset``: a list may only grow (an overlay's entries are added); ``subset``: it may
+    only shrink; ``order:a,b,c``: a choice may only move right (towards stricter).
+    """
     return {"tighten": direction}
 
 
@@ -67,6 +72,7 @@ class GuardContext:
 
     stage: Stage
     messages: Sequence[Message] = ()
+    role: str = "user"
     tenant: str | None = None
     policy_version: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict)

@@ -1,16 +1,38 @@
-"""Offset-preserving text normalization shared by text guards.
+"""Offset-preserving text normalization and decoded views, shared by text guards.
 
-Guards match against a normalized form (NFKC, invisible characters removed, casefolded) so
-that full-width letters or a zero-width space inside a word do not slip past them, and map
-what they find back to offsets in the user's original text.
+Attackers hide instructions from detectors with look-alike letters, invisible characters,
+spaced-out or leetspeak words and encodings. Two entry points undo that:
+
+- :func:`normalize` gives one canonical form: NFKC, invisible characters dropped,
+  obfuscating diacritics stripped, homoglyphs folded to Latin, optionally casefolded.
+- :func:`views` gives that form plus the other readings of a message a detector should
+  scan: de-spaced, leetspeak-folded, and with base64, hex, URL, HTML and rot13 content
+  decoded, recursively up to a depth.
+
+Every character of every output keeps the index of the character it came from in the
+user's text, so ``span()`` maps a match back to what the user wrote.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import html
+import re
+import string
 import unicodedata
-from dataclasses import dataclass
+from collections import Counter, deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 
-__all__ = ["INVISIBLE_CATEGORIES", "Normalized", "invisible_category", "normalize"]
+__all__ = [
+    "INVISIBLE_CATEGORIES",
+    "Normalized",
+    "View",
+    "invisible_category",
+    "normalize",
+    "views",
+]
 
 INVISIBLE_CATEGORIES = ("zero_width", "bidi", "tag", "control", "variation_selector", "private_use")
 
@@ -42,36 +64,767 @@ def invisible_category(ch: str) -> str | None:
     return None
 
 
+def _map_span(
+    offsets: tuple[int, ...], ends: tuple[int, ...] | None, start: int, end: int, fallback: int
+) -> tuple[int, int]:
+    if start >= len(offsets):
+        return fallback, fallback
+    start = max(start, 0)
+    end = min(end, len(offsets))
+    first = offsets[start]
+    if end <= start:
+        return first, first
+    return first, (ends[end - 1] if ends is not None else offsets[end - 1] + 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Normalized:
-    """A normalized text and, for each of its characters, the index in the original."""
+    """A normalized text and, for each of its characters, the index in the original.
+
+    ``ends`` holds, per character, the end of the original stretch it came from when that
+    is more than one character (a letter with its combining marks); None means
+    ``offset + 1`` throughout.
+    """
 
     text: str
     offsets: tuple[int, ...]
     original_length: int
+    ends: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
 
     def span(self, start: int, end: int) -> tuple[int, int]:
         """Map a span of the normalized text back to the original text."""
-        if start >= len(self.offsets):
-            return self.original_length, self.original_length
-        first = self.offsets[start]
-        last = self.offsets[end - 1] + 1 if end > start else first
-        return first, last
+        return _map_span(self.offsets, self.ends, start, end, self.original_length)
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """One reading of a text for detectors to scan, mapped back to the original.
+
+    ``offsets[i]`` is where ``text[i]`` starts in the original. ``transforms`` names what
+    produced the view, base first: ``("normalize", "url", "base64")``. A character decoded
+    from an encoded run (base64, hex, a percent- or HTML-escape) stands for that whole run:
+    its span is the run's, so redacting a hit removes the encoded text.
+    """
+
+    text: str
+    offsets: tuple[int, ...]
+    transforms: tuple[str, ...]
+    ends: tuple[int, ...] | None = field(default=None, compare=False, repr=False)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Map a span of ``text`` back to the original text."""
+        fallback = self.ends[-1] if self.ends else (self.offsets[-1] + 1 if self.offsets else 0)
+        return _map_span(self.offsets, self.ends, start, end, fallback)
+
+
+# --- Homoglyphs ---------------------------------------------------------------------------
+#
+# Policy: Latin-script look-alikes (dotless i, small capitals) fold everywhere; they are
+# Latin already, so nothing is lost. Letters of other scripts (Cyrillic, Greek, Armenian,
+# Cherokee) fold only inside a word that is evidently a spoof: one that also holds Latin
+# letters or letters of a second script ("іgnоrе" mixes Cyrillic і, о, е with Latin g, n, r),
+# or, in a text that is mostly Latin, a word made only of look-alikes ("сору"). Genuine
+# Russian, Greek or Armenian words are single-script and nearly always contain letters
+# without a Latin twin, so they reach every view intact. The pairs follow Unicode's
+# confusables data (UTS #39), kept to letters that really look alike.
+
+_FOREIGN_UPPER = {
+    # Cyrillic
+    "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P", "С": "C",
+    "Т": "T", "У": "Y", "Х": "X", "Ѕ": "S", "І": "I", "Ј": "J", "Ү": "Y", "Ѵ": "V", "Ԍ": "G",
+    "Ԛ": "Q", "Ԝ": "W", "Ӏ": "I", "Ё": "Ë", "Ї": "Ï", "Ӧ": "Ö", "Ӓ": "Ä",
+    # Greek
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N",
+    "Ο": "O", "Ρ": "P", "Τ": "T", "Υ": "Y", "Χ": "X", "Ϲ": "C", "Ϳ": "J", "Ϝ": "F",
+    # Armenian
+    "Ս": "U", "Տ": "S", "Օ": "O",
+}  # fmt: skip
+_FOREIGN_LOWER = {
+    # Cyrillic
+    "а": "a", "г": "r", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "ѕ": "s",
+    "і": "i", "ј": "j", "ѡ": "w", "ѵ": "v", "ү": "y", "һ": "h", "ҽ": "e", "ӏ": "i", "ԁ": "d",
+    "ԛ": "q", "ԝ": "w", "ё": "ë", "ї": "ï", "ӧ": "ö", "ӓ": "ä",
+    # Greek
+    "α": "a", "γ": "y", "ι": "i", "ν": "v", "ο": "o", "ρ": "p", "σ": "o", "υ": "u", "ϲ": "c",
+    "ϳ": "j", "ά": "á", "ί": "í", "ό": "ó", "ύ": "ú",
+    # Armenian
+    "գ": "q", "զ": "q", "հ": "h", "ո": "n", "ռ": "n", "ս": "u", "ց": "g", "ք": "f", "օ": "o",
+}  # fmt: skip
+# Cherokee capitals; their small forms (U+AB70...) look like small capitals of the same.
+_CHEROKEE = {
+    "Ꭰ": "D", "Ꭱ": "R", "Ꭲ": "T", "Ꭵ": "i", "Ꭹ": "Y", "Ꭺ": "A", "Ꭻ": "J", "Ꭼ": "E", "Ꮃ": "W",
+    "Ꮇ": "M", "Ꮋ": "H", "Ꮍ": "Y", "Ꮐ": "G", "Ꮒ": "h", "Ꮓ": "Z", "Ꮟ": "b", "Ꮢ": "R", "Ꮤ": "W",
+    "Ꮥ": "S", "Ꮩ": "V", "Ꮪ": "S", "Ꮮ": "L", "Ꮯ": "C", "Ꮲ": "P", "Ꮶ": "K", "Ꮷ": "d", "Ᏻ": "G",
+    "Ᏼ": "B",
+}  # fmt: skip
+
+
+def _latin_lookalikes() -> dict[str, str]:
+    table = {"ı": "i", "ȷ": "j", "ɑ": "a", "ɡ": "g", "ɩ": "i", "ʋ": "u", "ᴑ": "o"}
+    small_capital = re.compile(r"LATIN LETTER SMALL CAPITAL ([A-Z])")
+    for lo, hi in ((0x0250, 0x02B0), (0x1D00, 0x1D80), (0xA720, 0xA800)):
+        for cp in range(lo, hi):
+            m = small_capital.fullmatch(unicodedata.name(chr(cp), ""))
+            if m:
+                table[chr(cp)] = m.group(1).lower()
+    return table
+
+
+def _foreign_lookalikes() -> dict[str, str]:
+    table = {**_FOREIGN_UPPER, **_FOREIGN_LOWER, **_CHEROKEE}
+    table.update({k.lower(): v.lower() for k, v in _CHEROKEE.items()})
+    return table
+
+
+_LATIN_FOLD = _latin_lookalikes()
+_FOREIGN_FOLD = _foreign_lookalikes()
+_LATIN_FOLD_TABLE = str.maketrans(_LATIN_FOLD)
+_FOREIGN_FOLD_TABLE = str.maketrans(_FOREIGN_FOLD)
+_LATIN_FOLD_RE = re.compile("[" + "".join(map(re.escape, _LATIN_FOLD)) + "]")
+_FOREIGN_FOLD_RE = re.compile("[" + "".join(map(re.escape, _FOREIGN_FOLD)) + "]")
+_LATIN_LETTER_RE = re.compile(r"[A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
+_SPOOF_SCRIPT_RE = re.compile(r"[\u0370-\u058f\u1f00-\u1fff\u13a0-\u13ff\uab70-\uabbf]")
+_WORD_RE = re.compile(r"\w+")
+_SCRIPT_RANGES = (
+    (0x0041, 0x024F, "latin"),  # only letters are asked, so ASCII punctuation never lands here
+    (0x0250, 0x02AF, "latin"),
+    (0x0370, 0x03FF, "greek"),
+    (0x0400, 0x052F, "cyrillic"),
+    (0x0530, 0x058F, "armenian"),
+    (0x13A0, 0x13FF, "cherokee"),
+    (0x1C80, 0x1C8F, "cyrillic"),
+    (0x1D00, 0x1D7F, "latin"),
+    (0x1E00, 0x1EFF, "latin"),
+    (0x1F00, 0x1FFF, "greek"),
+    (0x2C60, 0x2C7F, "latin"),
+    (0x2DE0, 0x2DFF, "cyrillic"),
+    (0xA640, 0xA69F, "cyrillic"),
+    (0xA720, 0xA7FF, "latin"),
+    (0xAB30, 0xAB6F, "latin"),
+    (0xAB70, 0xABBF, "cherokee"),
+)
+
+
+def _script(ch: str) -> str:
+    cp = ord(ch)
+    for lo, hi, name in _SCRIPT_RANGES:
+        if lo <= cp <= hi:
+            return name
+    return unicodedata.name(ch, "?").split(" ", 1)[0]
+
+
+def _is_spoof(word: str, mostly_latin: Callable[[], bool]) -> bool:
+    scripts: set[str] = set()
+    only_lookalikes = True
+    for ch in word:
+        if ch.isalpha():
+            scripts.add(_script(ch))
+            only_lookalikes = only_lookalikes and ch in _FOREIGN_FOLD
+    if "latin" in scripts or len(scripts) > 1:
+        return True
+    return only_lookalikes and mostly_latin()
+
+
+def _fold_homoglyphs(text: str) -> str:
+    """Fold look-alike letters to Latin, one character for one (offsets do not move)."""
+    if text.isascii():
+        return text
+    if _LATIN_FOLD_RE.search(text):
+        text = text.translate(_LATIN_FOLD_TABLE)
+    if _FOREIGN_FOLD_RE.search(text) is None:
+        return text
+    verdict: list[bool] = []
+
+    def mostly_latin() -> bool:
+        if not verdict:
+            latin = len(_LATIN_LETTER_RE.findall(text))
+            verdict.append(latin > len(_SPOOF_SCRIPT_RE.findall(text)))
+        return verdict[0]
+
+    parts: list[str] = []
+    pos = 0
+    for m in _WORD_RE.finditer(text):
+        word = m.group()
+        if _FOREIGN_FOLD_RE.search(word) and _is_spoof(word, mostly_latin):
+            parts += (text[pos : m.start()], word.translate(_FOREIGN_FOLD_TABLE))
+            pos = m.end()
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+# --- Base normalization ---------------------------------------------------------------------
+
+_ASCII_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_NOT_PLAIN_RE = re.compile(r"[^\t\n\r\x20-\x7e]+")
+_NON_ASCII_RE = re.compile(r"[^\x00-\x7f]")
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "M"
+
+
+def _is_latin_letter(ch: str) -> bool:
+    return ch.isalpha() and (ch.isascii() or _script(ch) == "latin")
+
+
+def _is_stable(ch: str) -> bool:
+    """Whether ``ch`` comes out of normalization as itself whatever its neighbours."""
+    if ch.isascii():
+        return ch.isprintable() or ch in "\t\n\r"
+    return (
+        invisible_category(ch) is None
+        and not _is_mark(ch)
+        and unicodedata.is_normalized("NFKC", ch)
+    )
+
+
+def _cluster(chars: str) -> str:
+    """NFKC of one base character and its marks; invisible characters dropped."""
+    if len(chars) == 1:
+        return "" if invisible_category(chars) else unicodedata.normalize("NFKC", chars)
+    kept = "".join(c for c in chars if invisible_category(c) is None)
+    out = unicodedata.normalize("NFKC", kept)
+    if out and (_is_latin_letter(out[0]) or out[0] in _FOREIGN_FOLD):
+        # Marks left over after composition on a Latin letter have no precomposed form in
+        # the languages we serve: they are stacked diacritics ("Zalgo") hiding the word.
+        out = "".join(c for c in out if not _is_mark(c))
+    return out
+
+
+def _prepare(text: str) -> tuple[str, Sequence[int], Sequence[int]]:
+    """NFKC, invisibles dropped, homoglyphs folded; case kept. Returns text, starts, ends."""
+    n = len(text)
+    if text.isascii():
+        if _ASCII_CONTROL_RE.search(text) is None:
+            return text, range(n), range(1, n + 1)
+    elif all(map(_is_stable, set(text))):  # accents and the like: nothing moves
+        return _fold_homoglyphs(text), range(n), range(1, n + 1)
+    parts: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    pos = 0
+    for m in _NOT_PLAIN_RE.finditer(text):
+        a, b = m.span()
+        i = a - 1 if a > pos and _is_mark(text[a]) else a  # the mark belongs to the letter before
+        if i > pos:
+            parts.append(text[pos:i])
+            starts.extend(range(pos, i))
+            ends.extend(range(pos + 1, i + 1))
+        while i < b:
+            j = i + 1
+            while j < b and _is_mark(text[j]):
+                j += 1
+            out = _cluster(text[i:j])
+            if out:
+                parts.append(out)
+                starts.extend([i] * len(out))
+                ends.extend([j] * len(out))
+            i = j
+        pos = b
+    if pos < n:
+        parts.append(text[pos:])
+        starts.extend(range(pos, n))
+        ends.extend(range(pos + 1, n + 1))
+    return _fold_homoglyphs("".join(parts)), starts, ends
+
+
+def _casefold(
+    text: str, starts: Sequence[int], ends: Sequence[int]
+) -> tuple[str, Sequence[int], Sequence[int]]:
+    if text.isascii():
+        return text.lower(), starts, ends
+    folded = text.casefold()
+    if len(folded) == len(text):  # no character folded to several: offsets stand
+        return folded, starts, ends
+    parts: list[str] = []
+    new_starts: list[int] = []
+    new_ends: list[int] = []
+    pos = 0
+    for m in _NON_ASCII_RE.finditer(text):
+        i = m.start()
+        cf = m.group().casefold()
+        if len(cf) == 1:
+            continue
+        parts += (text[pos:i].casefold(), cf)
+        new_starts.extend(starts[pos:i])
+        new_starts.extend([starts[i]] * len(cf))
+        new_ends.extend(ends[pos:i])
+        new_ends.extend([ends[i]] * len(cf))
+        pos = i + 1
+    parts.append(text[pos:].casefold())
+    new_starts.extend(starts[pos:])
+    new_ends.extend(ends[pos:])
+    return "".join(parts), new_starts, new_ends
+
+
+def _ends_field(starts: Sequence[int], ends: Sequence[int]) -> tuple[int, ...] | None:
+    if isinstance(starts, range) and isinstance(ends, range) and ends.start == starts.start + 1:
+        return None  # the identity mapping: every character stands for itself
+    return tuple(ends)
 
 
 def normalize(text: str, *, casefold: bool = True) -> Normalized:
-    """NFKC per character, invisible characters dropped, optionally casefolded."""
-    if text.isascii() and not any(invisible_category(c) for c in text if not c.isprintable()):
-        folded = text.lower() if casefold else text
-        return Normalized(folded, tuple(range(len(text))), len(text))
-    chars: list[str] = []
-    offsets: list[int] = []
-    for i, ch in enumerate(text):
-        if invisible_category(ch) is not None:
+    """NFKC, invisible characters and stacked diacritics dropped, homoglyphs folded to
+    Latin, optionally casefolded."""
+    out, starts, ends = _prepare(text)
+    if casefold:
+        out, starts, ends = _casefold(out, starts, ends)
+    return Normalized(out, tuple(starts), len(text), _ends_field(starts, ends))
+
+
+# --- Transforms for views() ---------------------------------------------------------------
+#
+# Each transform reads a case-preserved normalized text and returns edits
+# (start, end, replacement, aligned), sorted and disjoint, or None when it has nothing to
+# add. An aligned edit replaces character for character; any other edit makes every
+# replacement character stand for the whole replaced stretch.
+
+_Edit = tuple[int, int, str, bool]
+
+_ALNUM = r"[^\W_]"
+_DESPACE_RE = re.compile(rf"(?<!{_ALNUM}){_ALNUM}(?:(?: {{2,}}|\t+|[ ._-]){_ALNUM}(?!{_ALNUM}))+")
+_DESPACE_SEP_RE = re.compile(r" {2,}|\t+|[ ._-]")
+# Two single characters in a row between separators: cheap to look for, needed for any run.
+_DESPACE_HINT_RE = re.compile(rf"[ ._-]{_ALNUM}[ ._-]{_ALNUM}[ ._-]")
+_DESPACE_MIN_LETTERS = 4
+
+
+def _despace(text: str) -> list[_Edit] | None:
+    """'i g n o r e  a l l' -> 'ignore all': single separators go, wider gaps become a space."""
+    if _DESPACE_HINT_RE.search(text) is None:
+        return None
+    edits: list[_Edit] = []
+    for m in _DESPACE_RE.finditer(text):
+        run_edits: list[_Edit] = []
+        longest = group = 1
+        for sep in _DESPACE_SEP_RE.finditer(text, m.start(), m.end()):
+            a, b = sep.span()
+            if b - a == 1 and sep.group() != "\t":
+                run_edits.append((a, b, "", False))
+                group += 1
+            else:
+                run_edits.append((a, b, " ", False))
+                group = 1
+            longest = max(longest, group)
+        if longest >= _DESPACE_MIN_LETTERS and any(c.isalpha() for c in m.group()):
+            edits += run_edits
+    return edits or None
+
+
+_PRINTABLE_SHARE = 0.85
+
+
+def _as_text(data: bytes) -> str | None:
+    """Decoded bytes as text, or None when they are not mostly printable UTF-8."""
+    s = data.decode("utf-8", "replace")
+    if not s or (s.isprintable() and "\ufffd" not in s):
+        return s or None
+    printable = sum(1 for c in s if (c.isprintable() and c != "\ufffd") or c in "\t\n\r")
+    return s if printable >= _PRINTABLE_SHARE * len(s) else None
+
+
+_B64_RE = re.compile(r"[A-Za-z0-9+/_-]{16,}={0,2}")
+_B64_PIECE_RE = re.compile(r"[A-Za-z0-9]{16,}")
+
+
+def _b64decode(run: str) -> str | None:
+    body = run.rstrip("=")
+    url_safe = "-" in body or "_" in body
+    if url_safe and ("+" in body or "/" in body):
+        return None
+    if len(body) % 4 == 1:
+        body = body[:-1]
+    body += "=" * (-len(body) % 4)
+    try:
+        data = base64.b64decode(body, altchars=b"-_" if url_safe else None, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return _as_text(data)
+
+
+_LEET = {
+    "0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "|": "i",
+    "!": "i",
+}  # fmt: skip
+# A leet character next to a letter; written charset-first so the scan skips ahead fast.
+_LEET_HINT = r"[013457@$|!](?:(?<=[^\W\d_].)|(?=[^\W\d_]))"
+_LEET_HINT_RE = re.compile(_LEET_HINT)
+# A whitespace-delimited chunk holding a hint; the lookbehind keeps the scan linear.
+_LEET_CHUNK_RE = re.compile(rf"(?<!\S)\S*?{_LEET_HINT}\S*")
+_LEET_TOKEN_RE = re.compile(r"[\w@$|!]+")
+# Tokens that mix letters and digits for honest reasons: ordinals and units ("4th",
+# "10am", "5kg"), names with a number ("win10", "sha256"),
+# hexadecimal identifiers (git hashes, UUIDs, MAC addresses), e-mail addresses.
+_UNIT_RE = re.compile(
+    r"\d+(?:st|nd|rd|th|am|pm|px|pt|em|kb|mb|gb|tb|kg|mg|ml|mm|cm|km|ms|hz|khz|mhz|ghz|fps"
+    r"|mp|ft|yo|min|sec|hr|hrs|yr|yrs|mo|wk|mph|kph|kw|gen|k|m|b|g|d|h|x|p|s|v|w)",
+    re.IGNORECASE,
+)
+_VERSIONED_RE = re.compile(r"[^\W\d_]+\d{2,}")
+_HEX_ID_RE = re.compile(r"[\W_]*[0-9a-fA-F]+(?:[-:.][0-9a-fA-F]+)*[\W_]*")
+_EMAIL_AT_RE = re.compile(r"@[^\W\d_][\w-]*\.[^\W\d_]")
+
+
+def _looks_like_hex_id(chunk: str) -> bool:
+    if not _HEX_ID_RE.fullmatch(chunk):
+        return False
+    digits = [c for c in chunk if c in "0123456789abcdefABCDEF"]
+    return len(digits) >= 7 and any(c.isdigit() for c in digits)
+
+
+def _leet_token(token: str, at_is_leet: bool) -> tuple[list[int], bool]:
+    """Positions in ``token`` to fold, and whether any sits inside the word ('h4ck')."""
+    letters = sum(c.isalpha() for c in token)
+    if letters < 2 or _UNIT_RE.fullmatch(token) or _VERSIONED_RE.fullmatch(token):
+        return [], False
+    if _looks_like_hex_id(token):
+        return [], False
+
+    def wordlike(c: str) -> bool:  # "" (the token's edge) is not
+        return c.isalpha() or (c != "" and c in _LEET)
+
+    marks = [k for k, c in enumerate(token) if c in _LEET and (c != "@" or at_is_leet)]
+    chosen: list[int] = []
+    interior = False
+    for k in marks:
+        c = token[k]
+        before = token[k - 1] if k else ""
+        after = token[k + 1] if k + 1 < len(token) else ""
+        inside = wordlike(before) and wordlike(after) and (before.isalpha() or after.isalpha())
+        if c == "!":  # "Hello!!" is punctuation, "h!dden" is not
+            ok = after.isalpha()
+            inside = ok and wordlike(before)
+        elif c.isdigit():
+            ok = True
+        else:  # '@', '$', '|': a bare "$HOME" or "@name" is no leetspeak on its own
+            ok = inside or (len(marks) > 1 and (before.isalpha() or after.isalpha()))
+        if ok:
+            chosen.append(k)
+            interior = interior or inside
+    return chosen, interior
+
+
+def _leet(text: str) -> list[_Edit] | None:
+    """'1gn0r3 pr3v10u5' -> 'ignore previous', only where digits or symbols sit in words.
+
+    A view appears only when some token has a substitution inside it ('h4ck'); then
+    substitutions at word edges ('1gnore') are folded as well.
+    """
+    if _LEET_HINT_RE.search(text) is None:
+        return None
+    edits: list[_Edit] = []
+    strong = False
+    folded_tokens = 0
+    bare: list[tuple[int, str]] = []  # all-digit tokens ("4", "70"), folded only in dense leet
+    for chunk_match in _LEET_CHUNK_RE.finditer(text):
+        chunk = chunk_match.group()
+        if "://" in chunk or _looks_like_hex_id(chunk):
             continue
-        out = unicodedata.normalize("NFKC", ch)
-        if casefold:
-            out = out.casefold()
-        chars.append(out)
-        offsets.extend([i] * len(out))
-    return Normalized("".join(chars), tuple(offsets), len(text))
+        at_is_leet = _EMAIL_AT_RE.search(chunk) is None
+        # A base64 payload is full of digits between letters; the base64 view decodes it.
+        encoded = [m.span() for m in _B64_RE.finditer(chunk) if _b64decode(m.group())]
+        j = 0
+        for tok in _LEET_TOKEN_RE.finditer(chunk):
+            while j < len(encoded) and encoded[j][1] <= tok.start():
+                j += 1
+            if j < len(encoded) and encoded[j][0] < tok.end():
+                continue
+            chosen, interior = _leet_token(tok.group(), at_is_leet)
+            strong = strong or interior
+            base = chunk_match.start() + tok.start()
+            edits += [(base + k, base + k + 1, _LEET[tok.group()[k]], True) for k in chosen]
+            folded_tokens += bool(chosen)
+            if not chosen and len(tok.group()) <= 4 and all(c in "013457" for c in tok.group()):
+                bare.append((base, tok.group()))
+    if not strong:
+        return None
+    # In text written mostly in leetspeak ("h0w 70 m4k3 4 ..."), short all-digit tokens are
+    # words too ("70" = "to", "4" = "a"); elsewhere they stay numbers.
+    if folded_tokens >= 3 and folded_tokens >= len(bare):
+        for base, token in bare:
+            edits += [(base + k, base + k + 1, _LEET[c], True) for k, c in enumerate(token)]
+        edits.sort()
+    return edits
+
+
+def _base64(text: str) -> list[_Edit] | None:
+    """Runs of 16+ base64 characters (standard or URL-safe, padding optional) that decode
+    to printable text."""
+    edits: list[_Edit] = []
+    for m in _B64_RE.finditer(text):
+        decoded = _b64decode(m.group())
+        if decoded is not None:
+            edits.append((m.start(), m.end(), decoded, False))
+            continue
+        if m.group().rstrip("=").isalnum():
+            continue
+        # A path or slug around the payload ("/v1/aWdub3Jl...") shifts the 4-character
+        # grouping; try the stretches between separators on their own.
+        for piece in _B64_PIECE_RE.finditer(text, m.start(), m.end()):
+            decoded = _b64decode(piece.group())
+            if decoded is not None:
+                edits.append((piece.start(), piece.end(), decoded, False))
+    return edits or None
+
+
+_HEX_ESCAPED_RE = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){8,}")
+_HEX_PREFIXED_RE = re.compile(
+    r"0[xX][0-9A-Fa-f]{2}(?:[ ,;]*0[xX][0-9A-Fa-f]{2}){7,}|0[xX][0-9A-Fa-f]{16,}"
+)
+_HEX_BARE_RE = re.compile(r"[0-9A-Fa-f]{2}(?:[ :]?[0-9A-Fa-f]{2}){7,}[0-9A-Fa-f]?")
+_HEX_NOISE_RE = re.compile(r"\\x|0[xX]|[^0-9A-Fa-f]")
+
+
+def _hex_runs(text: str) -> list[tuple[int, int]]:
+    runs: list[tuple[int, int]] = []
+    if "\\x" in text:
+        runs += (m.span() for m in _HEX_ESCAPED_RE.finditer(text))
+    if "0x" in text or "0X" in text:
+        runs += (m.span() for m in _HEX_PREFIXED_RE.finditer(text))
+    for m in _HEX_BARE_RE.finditer(text):
+        a, b = m.span()
+        # Standing alone, not the tail of a word, a base64 run or a 0x-prefixed number.
+        if (a == 0 or not text[a - 1].isalnum()) and (b == len(text) or not text[b].isalnum()):
+            runs.append((a, b))
+    runs.sort()
+    return [r for i, r in enumerate(runs) if i == 0 or r[0] >= runs[i - 1][1]]
+
+
+def _hex(text: str) -> list[_Edit] | None:
+    """16+ hex digits, bare, grouped ('6967 6e6f') or as \\x69 / 0x69 bytes, that decode to
+    text."""
+    edits: list[_Edit] = []
+    for a, b in _hex_runs(text):
+        digits = _HEX_NOISE_RE.sub("", text[a:b])
+        decoded = _as_text(bytes.fromhex(digits[: len(digits) // 2 * 2]))
+        if decoded is not None:
+            edits.append((a, b, decoded, False))
+    return edits or None
+
+
+_PERCENT_RE = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
+
+
+def _utf8_length(ch: str) -> int:
+    cp = ord(ch)
+    return 1 if cp < 0x80 else 2 if cp < 0x800 else 3 if cp < 0x10000 else 4
+
+
+def _url(text: str) -> list[_Edit] | None:
+    """Percent-escapes; each decoded character stands for its own escapes."""
+    if "%" not in text:
+        return None
+    edits: list[_Edit] = []
+    for m in _PERCENT_RE.finditer(text):
+        data = bytes.fromhex(m.group().replace("%", ""))
+        try:
+            decoded = data.decode("utf-8")
+        except UnicodeDecodeError:
+            edits.append((m.start(), m.end(), data.decode("utf-8", "replace"), False))
+            continue
+        pos = m.start()
+        for ch in decoded:
+            width = 3 * _utf8_length(ch)
+            edits.append((pos, pos + width, ch, False))
+            pos += width
+    return edits or None
+
+
+_ENTITY_RE = re.compile(r"&(?:#[0-9]{1,8};?|#[xX][0-9A-Fa-f]{1,8};?|[A-Za-z][A-Za-z0-9]{1,31};)")
+
+
+def _html(text: str) -> list[_Edit] | None:
+    """HTML character references: &lt; &#105; &#x69;."""
+    if "&" not in text:
+        return None
+    edits: list[_Edit] = []
+    for m in _ENTITY_RE.finditer(text):
+        decoded = html.unescape(m.group())
+        if decoded != m.group():
+            edits.append((m.start(), m.end(), decoded, False))
+    return edits or None
+
+
+# Frequent English words and the vocabulary of prompt injection: rot13 text turns into
+# these when decoded, ordinary text does not.
+_COMMON_TEXT = """
+    a about above act after again against all also always am an and answer any anything are
+    as ask assistant at back be because been before begin below between both but by call can
+    confidential could data day delete did disregard do does doing done down each earlier
+    else end every everything first follow following for forget from get give go good had
+    has have he her here hidden him his how i if ignore in information instead instruction
+    instructions into is it its just key know last let like make me message mode more most
+    must my never new no not nothing now of off on once one only or other our out output over
+    password people please policy previous print prior prompt rather read really repeat reply
+    reveal role rule rules safety said say secret see send should show so some system take
+    tell text than that the their them then there these they thing things think this those
+    through time to token tool too two under until up us use user very want was way we well
+    were what when where which while who why will with without word words would write year
+    yes you your yours
+"""
+_COMMON_WORDS = frozenset(_COMMON_TEXT.split())
+_ROT13 = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+    "nopqrstuvwxyzabcdefghijklmNOPQRSTUVWXYZABCDEFGHIJKLM",
+)
+# Words whose rot13 is common but which are not common themselves ("gur" -> "the").
+_ROT13_HINTS = frozenset(
+    r for w in _COMMON_WORDS if len(w) > 1 and (r := w.translate(_ROT13)) not in _COMMON_WORDS
+)
+_ASCII_WORD_RE = re.compile(r"[A-Za-z]+")
+_NOT_LETTER_TO_SPACE = str.maketrans(dict.fromkeys(string.punctuation + string.digits, " "))
+
+
+def _rot13(text: str) -> list[_Edit] | None:
+    """Stretches of words that read as English after rot13 and did not before."""
+    lowered = text.lower()
+    if lowered.isascii():  # translate is fast only on ASCII
+        words: list[str] = lowered.translate(_NOT_LETTER_TO_SPACE).split()
+    else:
+        words = _ASCII_WORD_RE.findall(lowered)
+    if len(_ROT13_HINTS.intersection(words)) < 2:
+        return None
+    edits: list[_Edit] = []
+    run: list[tuple[int, int, bool]] = []  # (start, end, is a hint) of words in this stretch
+
+    def close() -> None:
+        hits = sum(1 for *_, hint in run if hint)
+        if hits >= 2 and 3 * hits >= len(run):
+            a, b = run[0][0], run[-1][1]
+            edits.append((a, b, text[a:b].translate(_ROT13), True))
+        run.clear()
+
+    for m in _ASCII_WORD_RE.finditer(text):
+        word = m.group().lower()
+        if word in _COMMON_WORDS and word.translate(_ROT13) not in _COMMON_WORDS:
+            close()  # plain English ends a rot13 stretch
+        else:
+            run.append((m.start(), m.end(), word in _ROT13_HINTS))
+    close()
+    return edits or None
+
+
+_TRANSFORMS: tuple[tuple[str, Callable[[str], list[_Edit] | None]], ...] = (
+    ("despace", _despace),
+    ("leet", _leet),
+    ("hex", _hex),  # before base64: where both decode a run, hex is the likelier reading
+    ("base64", _base64),
+    ("url", _url),
+    ("html", _html),
+    ("rot13", _rot13),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Layer:
+    """A view before casefolding: decoders need the case (base64 does)."""
+
+    text: str
+    starts: Sequence[int]
+    ends: Sequence[int]
+    transforms: tuple[str, ...]
+
+    def view(self, limit: int) -> View:
+        text, starts, ends = _casefold(self.text, self.starts, self.ends)
+        if len(text) > limit:
+            text, starts, ends = text[:limit], starts[:limit], ends[:limit]
+        return View(text, tuple(starts), self.transforms, _ends_field(starts, ends))
+
+    def derive(self, edits: list[_Edit], name: str, limit: int) -> _Layer:
+        text, src_starts, src_ends = self.text, self.starts, self.ends
+        parts: list[str] = []
+        starts: list[int] = []
+        ends: list[int] = []
+        pos = 0
+        for a, b, replacement, aligned in edits:
+            if a > pos:
+                parts.append(text[pos:a])
+                starts.extend(src_starts[pos:a])
+                ends.extend(src_ends[pos:a])
+            if replacement:
+                parts.append(replacement)
+                if aligned:
+                    starts.extend(src_starts[a:b])
+                    ends.extend(src_ends[a:b])
+                else:
+                    starts.extend([src_starts[a]] * len(replacement))
+                    ends.extend([src_ends[b - 1]] * len(replacement))
+            pos = b
+        parts.append(text[pos:])
+        starts.extend(src_starts[pos:])
+        ends.extend(src_ends[pos:])
+        # Decoded content gets the same normalization as the text around it.
+        out, inner_starts, inner_ends = _prepare("".join(parts)[:limit])
+        if not isinstance(inner_starts, range):
+            starts = [starts[k] for k in inner_starts]
+            ends = [ends[k - 1] for k in inner_ends]
+        return _Layer(out[:limit], starts[:limit], ends[:limit], (*self.transforms, name))
+
+
+def _side_by_side(edit_lists: list[list[_Edit]], length: int) -> list[_Edit]:
+    """All edits of several transforms at once; where two overlap, the earlier one wins."""
+    taken = bytearray(length)
+    merged: list[_Edit] = []
+    for edits in edit_lists:
+        for edit in edits:
+            a, b = edit[0], edit[1]
+            if taken.find(1, a, b) == -1:
+                taken[a:b] = b"\x01" * (b - a)
+                merged.append(edit)
+    merged.sort(key=lambda e: e[0])
+    return merged
+
+
+def views(
+    text: str, *, max_depth: int = 2, max_views: int = 16, max_expansion: int = 4
+) -> list[View]:
+    """The readings of ``text`` that detectors should scan.
+
+    The first view is always ``normalize(text)`` (transforms ``("normalize",)``). Then come
+    views that differ from every earlier one, breadth first: one per transform that finds
+    something (``despace``, ``leet``, ``hex``, ``base64``, ``url``, ``html``, ``rot13``) and,
+    when several do, one with all of them applied side by side (a step named like
+    ``"leet+base64"``), so an attack split across encodings still reads whole. Each view is
+    transformed again, up to ``max_depth`` steps, only where that uncovers something its
+    parent did not have: base64 inside a URL-encoded string is
+    ``("normalize", "url", "base64")``.
+
+    A decoding view is the whole text with each encoded run replaced by its normalized
+    decoding, so a detector sees the payload in context. At most ``max_views`` views, none
+    longer than ``max_expansion * len(text) + 64`` characters; never raises.
+    """
+    limit = max(max_expansion, 1) * len(text) + 64
+    raw, starts, ends = _prepare(text)
+    base = _Layer(raw[:limit], starts[:limit], ends[:limit], ("normalize",))
+    found = [base.view(limit)]
+    seen = {found[0].text}
+
+    def keep(layer: _Layer) -> bool:
+        view = layer.view(limit)
+        if len(found) >= max_views or view.text in seen:
+            return False
+        seen.add(view.text)
+        found.append(view)
+        return True
+
+    # Each entry carries what every transform found in the entry's parent.
+    queue: deque[tuple[_Layer, int, dict[str, Counter[tuple[str, str]]]]] = deque([(base, 0, {})])
+    while queue and len(found) < max_views:
+        layer, depth, in_parent = queue.popleft()
+        if depth >= max_depth:
+            continue
+        found_here: dict[str, Counter[tuple[str, str]]] = {}
+        fresh: list[tuple[str, list[_Edit]]] = []
+        for name, transform in _TRANSFORMS:
+            edits = transform(layer.text)
+            if not edits:
+                continue
+            found_here[name] = Counter((layer.text[a:b], r) for a, b, r, _ in edits)
+            if found_here[name] - in_parent.get(name, Counter()):
+                fresh.append((name, edits))
+        candidates = [layer.derive(edits, name, limit) for name, edits in fresh]
+        if len(fresh) > 1:
+            merged = _side_by_side([edits for _, edits in fresh], len(layer.text))
+            candidates.append(layer.derive(merged, "+".join(n for n, _ in fresh), limit))
+        queue.extend((child, depth + 1, found_here) for child in candidates if keep(child))
+    return found

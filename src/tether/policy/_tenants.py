@@ -332,6 +332,11 @@ def _param_problem(direction: str, old: Any, new: Any) -> str | None:
         if new is None:
             return f"removes the minimum {old!r}"
         return None if old is None or new >= old else f"{old!r} → {new!r} (may only go higher)"
+    if direction.startswith("order:"):
+        ranks = direction[len("order:") :].split(",")
+        if old in ranks and new in ranks and ranks.index(new) >= ranks.index(old):
+            return None
+        return f"{old!r} → {new!r} (may only move towards {ranks[-1]!r})"
     if direction == "subset":
         extra = [x for x in new if x not in old]
         return None if not extra else f"adds {extra!r} (may only remove entries)"
