@@ -15,15 +15,39 @@ import asyncio
 import platform
 import statistics
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from tether import Guardrails, load_policy
 from tether.guards import GuardContext, build_guards
 from tether.models import ScriptedModel
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+class FirstPieceProbe:
+    """Wraps a model and notes when its stream yields the first piece (ms since the call)."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.name = model.name
+        self.first_ms = 0.0
+
+    async def generate(self, messages: Any, **opts: Any) -> Any:
+        return await self.model.generate(messages, **opts)
+
+    async def stream(self, messages: Any, **opts: Any) -> AsyncIterator[str]:
+        start = time.perf_counter()
+        first = True
+        async for piece in self.model.stream(messages, **opts):
+            if first:
+                self.first_ms = (time.perf_counter() - start) * 1000
+                first = False
+            yield piece
+
+
 MESSAGE = (
     "Hello, I was charged twice for my groceries yesterday and I can't see the refund yet. "
     "My card ends in 4821 and I use the app on Android. Could you tell me how long a "
@@ -33,13 +57,16 @@ MESSAGE = (
 MESSAGE = MESSAGE[:1024]
 
 
-async def timed(fn: Callable[[], Awaitable[object]], rounds: int) -> list[float]:
-    for _ in range(min(20, rounds)):
-        await fn()
+async def timed(fn: Callable[[int], Awaitable[object]], rounds: int) -> list[float]:
+    """Milliseconds per call; each call gets its round number so that inputs can differ
+    (the adversarial guards cache results per text, and a benchmark of cache hits is no
+    benchmark)."""
+    for i in range(min(20, rounds)):
+        await fn(-i - 1)
     out = []
-    for _ in range(rounds):
+    for i in range(rounds):
         start = time.perf_counter()
-        await fn()
+        await fn(i)
         out.append((time.perf_counter() - start) * 1000)
     return out
 
@@ -61,15 +88,17 @@ async def main(rounds: int, embedded: bool) -> None:
         "|---|---|---|",
     ]
     for bound in (*guards.input, *guards.output):
-        samples = await timed(lambda b=bound: b.guard.check(MESSAGE, ctx), rounds)  # type: ignore[misc]
+        samples = await timed(
+            lambda i, b=bound: b.guard.check(f"{MESSAGE[:-8]} #{i:06d}", ctx), rounds
+        )  # type: ignore[misc]
         lines.append(
             row(f"guard `{bound.config.key}` ({bound.config.guard}, {bound.stage})", samples)
         )
 
     model = ScriptedModel(["Refunds usually take 3-5 working days."], repeat_last=True)
     rails = Guardrails(load_policy(ROOT / "examples/bank/policy.yaml"), model=model)
-    raw = await timed(lambda: model.generate([{"role": "user", "content": MESSAGE}]), rounds)
-    full = await timed(lambda: rails.chat(MESSAGE, tenant="northbank"), rounds)
+    raw = await timed(lambda i: model.generate([{"role": "user", "content": MESSAGE}]), rounds)
+    full = await timed(lambda i: rails.chat(f"{MESSAGE[:-8]} #{i:06d}", tenant="northbank"), rounds)
     lines.append(row("scripted model call alone", raw))
     lines.append(row("full guarded turn on the scripted model", full))
     overhead = statistics.median(full) - statistics.median(raw)
@@ -85,6 +114,21 @@ async def main(rounds: int, embedded: bool) -> None:
             tokens.append(reply.usage.completion_tokens / (reply.latency.model_ms / 1000))
         lines.append(row("embedded SmolLM2 turn (5 turns, ≤160 tokens)", turns))
         lines.append(f"| embedded generation speed | {statistics.median(tokens):.0f} tokens/s | |")
+        # Streaming: how long the hold-back window and the output guards keep the first piece
+        # from the client, measured inside the same stream: from the moment the model yields
+        # its first text to the moment the guarded stream releases its first piece.
+        probe = FirstPieceProbe(rails.model_for(rails.resolve("northbank").policy))
+        probed = Guardrails(load_policy(ROOT / "examples/bank/policy.yaml"), model=probe)
+        delays = []
+        for i in range(9):
+            start = time.perf_counter()
+            async for chunk in probed.stream(
+                f"How do I reset my card PIN? ({i})", tenant="northbank"
+            ):
+                if chunk.text:
+                    delays.append((time.perf_counter() - start) * 1000 - probe.first_ms)
+                    break
+        lines.append(row("hold-back + output guards before the first piece goes out", delays))
     print("\n".join(lines))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -35,6 +36,9 @@ __all__ = ["chat"]
     "--events", type=click.Path(path_type=Path), help="Append each turn's event to this JSONL file."
 )
 @click.option("--user", help="User id recorded in events.")
+@click.option(
+    "--stream", is_flag=True, help="Print the answer as it streams (guards still run first)."
+)
 @handle_errors
 def chat(
     policy_file: Path,
@@ -44,6 +48,7 @@ def chat(
     as_json: bool,
     events: Path | None,
     user: str | None,
+    stream: bool,
 ) -> None:
     """Chat under a policy: one turn with -m, otherwise an interactive session.
 
@@ -57,9 +62,23 @@ def chat(
     sink: EventSink = JsonlSink(events) if events else MemorySink()
     rails = Guardrails(loaded, model=model, sink=sink)
     if message is not None:
+        if stream and not as_json:
+            _show_actions(asyncio.run(_stream(rails, message, tenant, user)))
+            return
         _show(rails.chat_sync(message, tenant=tenant, user=user), as_json)
         return
     _repl(rails, tenant, user, as_json)
+
+
+async def _stream(
+    rails: Guardrails, message: str, tenant: str | None, user: str | None
+) -> GuardedResponse:
+    async for chunk in rails.stream(message, tenant=tenant, user=user):
+        console.print(escape(chunk.text), end="")
+        if chunk.done and chunk.response is not None:
+            console.print()
+            return chunk.response
+    raise AssertionError("a guarded stream always ends with a final chunk")
 
 
 def _repl(rails: Guardrails, tenant: str | None, user: str | None, as_json: bool) -> None:
@@ -91,6 +110,10 @@ def _show(response: GuardedResponse, as_json: bool) -> None:
         console.print_json(json.dumps(response.model_dump(mode="json")))
         return
     console.print(escape(response.text))
+    _show_actions(response)
+
+
+def _show_actions(response: GuardedResponse) -> None:
     for taken in response.actions:
         verb = {
             "block": "blocked",

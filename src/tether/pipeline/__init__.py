@@ -10,6 +10,7 @@ from ._events import (
     JsonlSink,
     Latency,
     MemorySink,
+    StreamChunk,
 )
 from ._guardrails import Guardrails
 
@@ -24,6 +25,7 @@ __all__ = [
     "JsonlSink",
     "Latency",
     "MemorySink",
+    "StreamChunk",
     "apply_spans",
     "decide",
 ]

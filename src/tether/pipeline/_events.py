@@ -24,6 +24,7 @@ __all__ = [
     "JsonlSink",
     "Latency",
     "MemorySink",
+    "StreamChunk",
 ]
 
 FinalAction = Literal["allow", "redact", "block", "escalate", "error"]
@@ -107,6 +108,16 @@ class GuardedResponse(_Frozen):
     @property
     def flagged(self) -> tuple[Verdict, ...]:
         return tuple(v for v in self.verdicts if v.flagged)
+
+
+class StreamChunk(_Frozen):
+    """A piece of a guarded stream. The last one has ``done`` set, the finish reason and the
+    whole response (whose ``text`` is what the client was sent, refusal included)."""
+
+    text: str
+    done: bool = False
+    finish_reason: Literal["stop", "blocked", "escalated", "error"] | None = None
+    response: GuardedResponse | None = None
 
 
 @runtime_checkable

@@ -6,11 +6,13 @@ import asyncio
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from tether.errors import ConfigError, TetherError
 from tether.guards import GuardContext, PolicyGuards, Verdict, build_guards, run_guards
@@ -27,6 +29,7 @@ from ._events import (
     GuardedResponse,
     Latency,
     MemorySink,
+    StreamChunk,
 )
 
 __all__ = ["Guardrails"]
@@ -120,6 +123,23 @@ class Guardrails:
         turn = _Turn(self, _as_messages(messages), tenant, user, conversation_id)
         return await turn.run()
 
+    async def stream(
+        self,
+        messages: str | Sequence[Message],
+        *,
+        tenant: str | None = None,
+        user: str | None = None,
+        conversation_id: str | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """One guarded turn as a stream of chunks; the last has ``done``, the finish reason
+        (``stop``, ``blocked``, ``escalated`` or ``error``) and the whole response. Output
+        guards run on the text so far before each piece is released; the policy's
+        ``output.holdback_chars`` (and any word or number still being written) stays back
+        until they pass it. A blocked stream ends with the refusal."""
+        turn = _Turn(self, _as_messages(messages), tenant, user, conversation_id)
+        async for chunk in _stream_turn(turn):
+            yield chunk
+
 
 def _as_messages(messages: str | Sequence[Message]) -> list[Message]:
     if isinstance(messages, str):
@@ -187,7 +207,9 @@ class _Turn:
             else {},
         )
 
-    async def run(self) -> GuardedResponse:
+    async def _input_phase(self) -> GuardedResponse | str:
+        """Input guards; a finished response when they stop the turn, else the user's text as
+        the model will see it."""
         user_text = self.messages[-1]["content"]
         t0 = time.perf_counter()
         input_verdicts = await run_guards(self.resolved.guards.input, user_text, self._ctx("input"))
@@ -203,12 +225,23 @@ class _Turn:
             user_text = apply_spans(user_text, [s for v in decision.verdicts for s in v.spans])
             self.messages[-1] = {**self.messages[-1], "content": user_text}
             self._act("input", "redact", decision)
+        return user_text
 
-        convo: list[Message] = [
+    def _conversation(self) -> list[Message]:
+        return [
             {"role": "system", "content": self.system},
             *self.resolved.prompt.few_shot,
             *self.messages,
         ]
+
+    async def run(self) -> GuardedResponse:
+        early = await self._input_phase()
+        if isinstance(early, GuardedResponse):
+            return early
+        return await self._output_phase(early)
+
+    async def _output_phase(self, user_text: str) -> GuardedResponse:
+        convo = self._conversation()
         for attempt in range(self.policy.output.max_reasks + 1):
             reply = await self._generate(convo, user_text)
             t1 = time.perf_counter()
@@ -342,6 +375,131 @@ class _Turn:
         )
         await self.rails.sink.emit(event)
         return GuardedResponse.from_event(event)
+
+
+async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
+    """Stream a turn: each piece goes out only after the output guards have passed the whole
+    text up to it plus a hold-back window, so nothing a guard would stop reaches the client."""
+    early = await turn._input_phase()
+    if isinstance(early, GuardedResponse):
+        yield _last_chunk(early, early.text)
+        return
+    user_text = early
+    guards = turn.resolved.guards.output
+    if any(b.config.action == "reask" for b in guards):
+        # A re-ask needs the whole answer before anything is sent: stream it in one piece.
+        response = await turn._output_phase(user_text)
+        yield _last_chunk(response, response.text)
+        return
+    settings = turn.policy.model
+    holdback = turn.policy.output.holdback_chars
+    buffer, sent = "", 0
+    t0 = time.perf_counter()
+    source = turn.model.stream(
+        turn._conversation(),
+        temperature=settings.temperature,
+        max_tokens=settings.max_tokens,
+        seed=settings.seed,
+    )
+    try:
+        final = False
+        pieces = aiter(source)
+        while not final:
+            try:
+                buffer += await anext(pieces)
+            except StopAsyncIteration:
+                final = True
+            except TetherError as exc:
+                turn.latency["model_ms"] += _ms(t0)
+                response = await turn._finish(user_text, buffer[:sent], "error", error=str(exc))
+                yield _last_chunk(response, "", "error")
+                return
+            end = len(buffer) if final else _release_point(buffer, holdback)
+            if end <= sent and not final:
+                continue
+            t1 = time.perf_counter()
+            verdicts = await run_guards(guards, buffer, turn._ctx("output"))
+            turn.latency["output_guards_ms"] += _ms(t1)
+            decision = decide(verdicts)
+            if decision.action in ("block", "escalate") or (final and decision.action == "reask"):
+                turn.latency["model_ms"] += _ms(t0) - turn.latency["output_guards_ms"]
+                turn.verdicts += verdicts
+                stop = turn._stop_text(decision)
+                response = await turn._finish(
+                    user_text, buffer[:sent] + stop, _stop_action(decision), decision, "output"
+                )
+                reason: Literal["blocked", "escalated"] = (
+                    "escalated" if decision.action == "escalate" else "blocked"
+                )
+                yield _last_chunk(response, stop, reason)
+                return
+            if decision.action == "redact":
+                # Only spans inside what is about to go out: a match in the held-back tail may
+                # still grow (a card number arriving digit by digit) and waits for more text.
+                spans = [
+                    sp.model_copy(update={"start": sp.start - sent, "end": sp.end - sent})
+                    for v in decision.verdicts
+                    for sp in v.spans
+                    if sp.start >= sent and (final or sp.end <= end)
+                ]
+                if spans:
+                    before = len(buffer)
+                    buffer = buffer[:sent] + apply_spans(buffer[sent:], spans)
+                    end += len(buffer) - before
+                    turn._act("output", "redact", decision)
+            if final:
+                turn.verdicts += verdicts
+                turn._note_logs(verdicts, "output")
+            if end > sent:
+                piece, sent = buffer[sent:end], end
+                if not final:
+                    yield StreamChunk(text=piece)
+                else:
+                    turn.latency["model_ms"] += _ms(t0) - turn.latency["output_guards_ms"]
+                    action: FinalAction = (
+                        "redact" if any(a.action == "redact" for a in turn.actions) else "allow"
+                    )
+                    response = await turn._finish(user_text, buffer, action)
+                    yield _last_chunk(response, piece)
+                    return
+        turn.latency["model_ms"] += _ms(t0) - turn.latency["output_guards_ms"]
+        action = "redact" if any(a.action == "redact" for a in turn.actions) else "allow"
+        response = await turn._finish(user_text, buffer, action)
+        yield _last_chunk(response, "")
+    finally:
+        closer = getattr(source, "aclose", None)
+        if closer is not None:
+            await closer()
+
+
+_NUMBER_TAIL = re.compile(r"[+(]?\d[\d\s().\-]*$")
+
+
+def _release_point(buffer: str, holdback: int) -> int:
+    """How much of ``buffer`` may go out: all but the last ``holdback`` characters, never
+    cutting a word, and never releasing a number that may still be growing (a card or phone
+    number arrives in groups)."""
+    end = len(buffer) - holdback
+    if end <= 0:
+        return 0
+    while end > 0 and not buffer[end - 1].isspace():
+        end -= 1
+    match = _NUMBER_TAIL.search(buffer, 0, end)
+    if match is not None:
+        end = match.start()
+    return end
+
+
+def _last_chunk(
+    response: GuardedResponse,
+    text: str,
+    reason: Literal["stop", "blocked", "escalated", "error"] | None = None,
+) -> StreamChunk:
+    if reason is None:
+        reason = {"block": "blocked", "escalate": "escalated", "error": "error"}.get(  # type: ignore[assignment]
+            response.action, "stop"
+        )
+    return StreamChunk(text=text, done=True, finish_reason=reason, response=response)
 
 
 def _stop_action(decision: Decision) -> FinalAction:

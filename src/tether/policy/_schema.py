@@ -180,6 +180,13 @@ class OutputSpec(_Strict):
         None, description="With format json: the JSON Schema the answer must satisfy."
     )
     max_reasks: int = Field(2, ge=0, le=5, description="Re-asks before giving up.")
+    holdback_chars: int = Field(
+        8,
+        ge=0,
+        le=4096,
+        description="Streaming: characters held back until the output guards have passed them "
+        "(a word or number being written is always held back whole).",
+    )
 
     @model_validator(mode="after")
     def _schema_needs_json(self) -> OutputSpec:
