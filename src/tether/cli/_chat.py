@@ -120,6 +120,7 @@ def _show_actions(response: GuardedResponse) -> None:
             "escalate": "escalated",
             "redact": "redacted",
             "reask": "re-asked",
+            "revise": "revised",
             "log": "flagged",
             "normalize": "normalized",
         }[taken.action]

@@ -21,6 +21,7 @@ from ._length import LengthGuard, LengthParams, estimate_tokens
 from ._normalize import Normalized, View, invisible_category, normalize, views
 from ._rules import CATEGORIES, RULES, Rule
 from ._runner import BoundGuard, PolicyGuards, build_guards, run_guards
+from ._selfcheck import SelfCheckGuard, SelfCheckParams
 
 __all__ = [
     "CATEGORIES",
@@ -50,6 +51,8 @@ __all__ = [
     "PromptLeakGuard",
     "PromptLeakParams",
     "Rule",
+    "SelfCheckGuard",
+    "SelfCheckParams",
     "Span",
     "Stage",
     "Verdict",

@@ -13,7 +13,7 @@ from tether.messages import Message
 __all__ = ["Guard", "GuardContext", "GuardParams", "Span", "Stage", "Verdict", "tighten"]
 
 Stage = Literal["input", "output"]
-VerdictAction = Literal["allow", "log", "redact", "reask", "escalate", "block"]
+VerdictAction = Literal["allow", "log", "redact", "revise", "reask", "escalate", "block"]
 
 
 def tighten(direction: str) -> dict[str, Any]:

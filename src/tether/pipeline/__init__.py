@@ -10,6 +10,7 @@ from ._events import (
     JsonlSink,
     Latency,
     MemorySink,
+    RevisionRound,
     StreamChunk,
 )
 from ._guardrails import Guardrails
@@ -25,6 +26,7 @@ __all__ = [
     "JsonlSink",
     "Latency",
     "MemorySink",
+    "RevisionRound",
     "StreamChunk",
     "apply_spans",
     "decide",

@@ -9,7 +9,15 @@ from tether.guards import Span, Verdict
 
 __all__ = ["Decision", "apply_spans", "decide"]
 
-_PRIORITY = {"block": 5, "escalate": 4, "reask": 3, "redact": 2, "log": 1, "allow": 0}
+_PRIORITY = {
+    "block": 6,
+    "escalate": 5,
+    "reask": 4,
+    "revise": 3,
+    "redact": 2,
+    "log": 1,
+    "allow": 0,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,7 +39,7 @@ class Decision:
 
 
 def decide(verdicts: Sequence[Verdict]) -> Decision:
-    """Precedence: block > escalate > reask > redact > log > allow. A redaction that has no
+    """Precedence: block > escalate > reask > revise > redact > log > allow. A redaction that has no
     spans to redact cannot be carried out, so it blocks instead (fail closed)."""
     flagged = [v for v in verdicts if v.flagged]
     fixed = [

@@ -24,6 +24,7 @@ __all__ = [
     "JsonlSink",
     "Latency",
     "MemorySink",
+    "RevisionRound",
     "StreamChunk",
 ]
 
@@ -38,9 +39,21 @@ class ActionTaken(_Frozen):
     """Something the pipeline did to the turn, and which guards made it do so."""
 
     stage: Stage
-    action: Literal["log", "redact", "reask", "escalate", "block", "normalize"]
+    action: Literal["log", "redact", "revise", "reask", "escalate", "block", "normalize"]
     guards: tuple[str, ...]
     reason: str
+
+
+class RevisionRound(_Frozen):
+    """One round of deployment-time self-critique: the draft, the model's critique of it
+    against the policy's principles, the rewrite, and whether the output guards passed it."""
+
+    round: int
+    reasons: str
+    draft: str
+    critique: str
+    revised: str
+    passed: bool
 
 
 class Latency(_Frozen):
@@ -69,6 +82,7 @@ class Event(_Frozen):
     actions: tuple[ActionTaken, ...] = ()
     verdicts: tuple[Verdict, ...] = ()
     reasks: int = 0
+    revisions: tuple[RevisionRound, ...] = ()
     latency: Latency = Latency()
     usage: Usage = Usage()
     error: str | None = None
@@ -82,6 +96,7 @@ class GuardedResponse(_Frozen):
     actions: tuple[ActionTaken, ...]
     verdicts: tuple[Verdict, ...]
     reasks: int
+    revisions: tuple[RevisionRound, ...]
     latency: Latency
     usage: Usage
     model: str
@@ -97,6 +112,7 @@ class GuardedResponse(_Frozen):
             actions=event.actions,
             verdicts=event.verdicts,
             reasks=event.reasks,
+            revisions=event.revisions,
             latency=event.latency,
             usage=event.usage,
             model=event.model,

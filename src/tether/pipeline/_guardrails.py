@@ -29,6 +29,7 @@ from ._events import (
     GuardedResponse,
     Latency,
     MemorySink,
+    RevisionRound,
     StreamChunk,
 )
 
@@ -186,6 +187,7 @@ class _Turn:
         self.latency = {"input_guards_ms": 0.0, "model_ms": 0.0, "output_guards_ms": 0.0}
         self.usage = Usage()
         self.reasks = 0
+        self.revisions: list[RevisionRound] = []
         self.start = time.perf_counter()
         self.system = self.resolved.prompt.system
         self.canary: str | None = None
@@ -202,9 +204,15 @@ class _Turn:
             messages=tuple(self.messages),
             tenant=self.tenant,
             policy_version=self.resolved.prompt.version,
-            metadata={"system_prompt": self.system, "canary": self.canary}
-            if stage == "output"
-            else {},
+            metadata={
+                "policy": self.policy,
+                "model": self.model,
+                **(
+                    {"system_prompt": self.system, "canary": self.canary}
+                    if stage == "output"
+                    else {}
+                ),
+            },
         )
 
     async def _input_phase(self) -> GuardedResponse | str:
@@ -252,6 +260,22 @@ class _Turn:
             self.verdicts += out_verdicts
             self._note_logs(out_verdicts, "output")
             decision = decide(out_verdicts)
+            if decision.action == "revise":
+                reply, out_verdicts, decision = await self._revise(
+                    convo, reply, decision, user_text
+                )
+                if decision.action == "revise":
+                    reason = (
+                        f"still flagged after {len(self.revisions)} revisions: {decision.reason}"
+                    )
+                    self.actions.append(
+                        ActionTaken(
+                            stage="output", action="block", guards=decision.guards, reason=reason
+                        )
+                    )
+                    return await self._finish(
+                        user_text, self._render(self.policy.refusal.failure), "block"
+                    )
             if decision.action == "reask":
                 if attempt < self.policy.output.max_reasks:
                     self.reasks += 1
@@ -294,6 +318,62 @@ class _Turn:
             )
             return await self._finish(user_text, text, final)
         raise AssertionError("unreachable: the re-ask loop always returns")
+
+    async def _revise(
+        self, convo: list[Message], draft: ModelResponse, decision: Decision, user_text: str
+    ) -> tuple[ModelResponse, list[Verdict], Decision]:
+        """Critique-and-rewrite rounds (constitutional self-critique) until the output guards
+        stop asking for a revision or the policy's rounds run out; every round is recorded."""
+        principles = self.policy.revision.principles or self.policy.constraints
+        listed = (
+            "\n".join(f"- {p}" for p in principles) or "- Follow every instruction you were given."
+        )
+        verdicts: list[Verdict] = []
+        for round_no in range(1, self.policy.revision.max_rounds + 1):
+            reasons = "; ".join(v.reason for v in decision.verdicts)
+            critique_turn: list[Message] = [
+                *convo,
+                {"role": "assistant", "content": draft.text},
+                {
+                    "role": "user",
+                    "content": "Review your previous answer against these principles:\n"
+                    f"{listed}\nA check flagged it: {reasons}. "
+                    "List briefly what in the answer breaks a principle.",
+                },
+            ]
+            critique = await self._generate(critique_turn, user_text)
+            rewrite_turn: list[Message] = [
+                *critique_turn,
+                {"role": "assistant", "content": critique.text},
+                {
+                    "role": "user",
+                    "content": "Now rewrite your answer to my original request so that it "
+                    "follows every principle. Reply with the new answer only.",
+                },
+            ]
+            revised = await self._generate(rewrite_turn, user_text)
+            t1 = time.perf_counter()
+            verdicts = await run_guards(
+                self.resolved.guards.output, revised.text, self._ctx("output")
+            )
+            self.latency["output_guards_ms"] += _ms(t1)
+            self.verdicts += verdicts
+            new_decision = decide(verdicts)
+            self.revisions.append(
+                RevisionRound(
+                    round=round_no,
+                    reasons=reasons,
+                    draft=draft.text,
+                    critique=critique.text,
+                    revised=revised.text,
+                    passed=new_decision.action != "revise",
+                )
+            )
+            self._act("output", "revise", decision)
+            draft, decision = revised, new_decision
+            if decision.action != "revise":
+                break
+        return draft, verdicts, decision
 
     async def _generate(self, convo: list[Message], user_text: str) -> ModelResponse:
         settings = self.policy.model
@@ -369,6 +449,7 @@ class _Turn:
             actions=tuple(self.actions),
             verdicts=tuple(self.verdicts),
             reasks=self.reasks,
+            revisions=tuple(self.revisions),
             latency=latency,
             usage=self.usage,
             error=error,
@@ -386,8 +467,8 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
         return
     user_text = early
     guards = turn.resolved.guards.output
-    if any(b.config.action == "reask" for b in guards):
-        # A re-ask needs the whole answer before anything is sent: stream it in one piece.
+    if any(b.config.action in ("reask", "revise") for b in guards):
+        # A re-ask or a revision needs the whole answer first: stream it in one piece.
         response = await turn._output_phase(user_text)
         yield _last_chunk(response, response.text)
         return
@@ -421,7 +502,7 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
             verdicts = await run_guards(guards, buffer, turn._ctx("output"))
             turn.latency["output_guards_ms"] += _ms(t1)
             decision = decide(verdicts)
-            if decision.action in ("block", "escalate") or (final and decision.action == "reask"):
+            if decision.action in ("block", "escalate", "reask", "revise"):
                 turn.latency["model_ms"] += _ms(t0) - turn.latency["output_guards_ms"]
                 turn.verdicts += verdicts
                 stop = turn._stop_text(decision)

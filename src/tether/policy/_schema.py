@@ -20,6 +20,7 @@ __all__ = [
     "OutputSpec",
     "Policy",
     "Refusal",
+    "Revision",
     "Scope",
     "TenantOverlay",
     "Tone",
@@ -28,9 +29,16 @@ __all__ = [
     "TopicAction",
 ]
 
-Action = Literal["log", "redact", "reask", "escalate", "block"]
+Action = Literal["log", "redact", "revise", "reask", "escalate", "block"]
 """What happens when a guard flags: from least to most strict."""
-ACTION_ORDER: dict[str, int] = {"log": 0, "redact": 1, "reask": 2, "escalate": 3, "block": 4}
+ACTION_ORDER: dict[str, int] = {
+    "log": 0,
+    "redact": 1,
+    "revise": 2,
+    "reask": 3,
+    "escalate": 4,
+    "block": 5,
+}
 
 TopicAction = Literal["redirect", "refuse", "escalate"]
 """How to answer a request on a forbidden or out-of-scope topic: from least to most strict."""
@@ -203,6 +211,16 @@ class OutputSpec(_Strict):
         return self
 
 
+class Revision(_Strict):
+    """Deployment-time self-critique: on a draft an output guard sends to `revise`, the model
+    critiques it against these principles and rewrites it, up to `max_rounds` times."""
+
+    principles: tuple[str, ...] = Field(
+        (), description="What a good answer respects, e.g. 'Never state a diagnosis.'"
+    )
+    max_rounds: int = Field(2, ge=1, le=4)
+
+
 class ModelSettings(_Strict):
     """Which model answers, and how."""
 
@@ -265,6 +283,7 @@ class TenantOverlay(_Strict):
     constraints: tuple[str, ...] = ()
     examples: tuple[Example, ...] = ()
     guards: Guards | None = None
+    revision_principles: tuple[str, ...] = Field((), description="Added to revision.principles.")
     tools: tuple[str, ...] | None = Field(
         None, description="Names of base tools to keep; omit to keep all."
     )
@@ -284,6 +303,7 @@ class Policy(_Strict):
     examples: tuple[Example, ...] = ()
     guards: Guards = Guards()
     output: OutputSpec = OutputSpec()
+    revision: Revision = Revision()
     model: ModelSettings = ModelSettings()
     tools: tuple[ToolSpec, ...] = ()
     tenants: dict[str, TenantOverlay] = Field(default_factory=dict)

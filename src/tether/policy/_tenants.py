@@ -94,9 +94,9 @@ def _check_guards(guards: Guards, at: PathKey, source: PolicySource | None) -> l
                 problems.append(
                     _problem(source, (*here, "guard"), f"guard '{cfg.guard}' cannot run on {stage}")
                 )
-            if cfg.action == "reask" and stage != "output":
+            if cfg.action in ("reask", "revise") and stage != "output":
                 problems.append(
-                    _problem(source, (*here, "action"), "reask is only for output guards")
+                    _problem(source, (*here, "action"), f"{cfg.action} is only for output guards")
                 )
             if cfg.action == "redact" and not reg.extra.get("redacts", False):
                 problems.append(
@@ -146,6 +146,9 @@ def merge_overlay(
         update["constraints"] = _union(base.constraints, overlay.constraints)
     if overlay.examples:
         update["examples"] = _union(base.examples, overlay.examples)
+    if overlay.revision_principles:
+        principles = _union(base.revision.principles, overlay.revision_principles)
+        update["revision"] = base.revision.model_copy(update={"principles": principles})
     if overlay.tone is not None:
         changes = {"rules": _union(base.tone.rules, overlay.tone.rules)}
         if overlay.tone.voice is not None:
@@ -350,6 +353,8 @@ def tightening_violations(base: Policy, derived: Policy) -> list[str]:
         missing = [x for x in getattr(base, field_name) if x not in getattr(derived, field_name)]
         if missing:
             out.append(f"{field_name}: drops {missing!r}")
+    if any(p not in derived.revision.principles for p in base.revision.principles):
+        out.append("revision.principles: drops a principle")
     if base.tone.rules and any(r not in derived.tone.rules for r in base.tone.rules):
         out.append("tone.rules: drops a rule")
     base_allowed = {t.name for t in base.scope.allowed_topics}
