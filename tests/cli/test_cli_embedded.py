@@ -72,7 +72,7 @@ def test_deny_listed_request_blocked_without_json_shows_the_action() -> None:
     assert (
         "I'm sorry, I can't give investment advice. North Bank can put you in touch" in done.stdout
     )
-    assert "blocked (input) by investment: matched 'bitcoin'" in done.stdout
+    assert "blocked (input) by investment" in done.stdout and "matched 'bitcoin'" in done.stdout
 
 
 def test_clinic_escalates_emergencies_before_the_model() -> None:

@@ -263,3 +263,34 @@ async def test_injection_in_a_tool_result_blocks_the_turn_before_the_model_runs(
     fine = await rails.chat("Summarise this: the meeting moved to Friday, bring your laptop.")
     assert fine.action == "allow"
     assert sink.events[-1].action == "allow"
+
+
+BANK = Path(__file__).resolve().parents[2] / "examples/bank/policy.yaml"
+
+
+async def test_scope_guard_replies_follow_the_topic_action() -> None:
+    from tether import load_policy
+
+    policy = load_policy(BANK)
+    model = ScriptedModel(["Reset it at an ATM."], repeat_last=True)
+    rails = Guardrails(policy, model=model)
+    ok = await rails.chat("How do I reset my card PIN?", tenant="northbank")
+    assert ok.action == "allow"
+    forbidden = await rails.chat(
+        "Should I put my savings into shares of a tech company?", tenant="northbank"
+    )
+    assert forbidden.action == "block" and forbidden.text == "I'm sorry, I can't help with that."
+    escalated = await rails.chat(
+        "Will you refund the money the scammer took from me?", tenant="northbank"
+    )
+    assert escalated.action == "escalate"
+    assert escalated.text == "I'm passing this to a member of our fraud team, who will contact you."
+    assert escalated.actions[-1].action == "escalate"
+    off_topic = await rails.chat(
+        "What's the weather like in Paris this weekend?", tenant="northbank"
+    )
+    assert off_topic.action == "block"
+    assert off_topic.text.startswith(
+        "I'm sorry, I can't help with that. I can help with debit and credit cards"
+    )
+    assert len(model.calls) == 1

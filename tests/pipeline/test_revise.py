@@ -38,14 +38,18 @@ async def test_revise_critiques_rewrites_and_records_every_round() -> None:
     assert reply.text == "I can't say what it is, but I can book you an appointment today."
     (round1,) = reply.revisions
     assert round1.round == 1 and round1.passed
-    assert round1.draft == "You probably have the flu." and round1.critique == "It states a diagnosis."
+    assert (
+        round1.draft == "You probably have the flu." and round1.critique == "It states a diagnosis."
+    )
     critique_prompt = model.calls[1][-1]["content"]
     assert "Never state a diagnosis." in critique_prompt and "matched" in critique_prompt
     assert [a.action for a in reply.actions] == ["revise"]
 
 
 async def test_revise_gives_up_after_max_rounds_with_the_failure_message() -> None:
-    model = ScriptedModel(["You have the flu.", "bad", "You have the flu.", "bad", "You have flu"], repeat_last=True)
+    model = ScriptedModel(
+        ["You have the flu.", "bad", "You have the flu.", "bad", "You have flu"], repeat_last=True
+    )
     reply = await Guardrails(load_policy_text(REVISE), model=model).chat("I have a fever")
     assert reply.action == "block"
     assert len(reply.revisions) == 2 and not any(r.passed for r in reply.revisions)
@@ -74,7 +78,9 @@ async def test_self_check_flags_with_the_judges_reason_and_caches() -> None:
     assert "Never promise a refund." in judge.calls[0][0]["content"]
 
 
-async def test_self_check_unparseable_judge_is_a_guard_error_and_fails_closed_in_the_pipeline() -> None:
+async def test_self_check_unparseable_judge_is_a_guard_error_and_fails_closed_in_the_pipeline() -> (
+    None
+):
     policy = load_policy_text(
         """
 name: p
@@ -98,6 +104,8 @@ async def test_self_check_passes_clean_text_through_the_pipeline() -> None:
         "name: p\nidentity: {purpose: Help.}\nguards:\n  output:\n"
         "    - {guard: self_check, params: {rubric: Never promise a refund.}}\n"
     )
-    model = ScriptedModel(["Refunds are decided by our team.", '{"violation": false, "reason": "no promise"}'])
+    model = ScriptedModel(
+        ["Refunds are decided by our team.", '{"violation": false, "reason": "no promise"}']
+    )
     reply = await Guardrails(policy, model=model).chat("refund?")
     assert reply.action == "allow" and reply.text == "Refunds are decided by our team."

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-import click
 from rich.console import Console
+from rich.markup import escape
 
 from tether.errors import PolicyError, TetherError, UserError
 
@@ -30,10 +30,10 @@ def handle_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except PolicyError as exc:
             for problem in exc.problems:
-                err_console.print(f"[red]error:[/red] {problem}", markup=True, highlight=False)
+                err_console.print(f"[red]error:[/red] {escape(str(problem))}", markup=True)
             sys.exit(2)
         except TetherError as exc:
-            err_console.print(f"[red]error:[/red] {click.style(str(exc))}", markup=True)
+            err_console.print(f"[red]error:[/red] {escape(str(exc))}", markup=True)
             sys.exit(2 if isinstance(exc, UserError) else 1)
 
     return wrapper  # type: ignore[return-value]

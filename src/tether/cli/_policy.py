@@ -10,9 +10,11 @@ import click
 from rich.markup import escape
 
 from tether import registry
+from tether.errors import ModelNotAvailableError
+from tether.guards import OVERLAP_THRESHOLD, topic_overlaps
 from tether.policy import Policy, compile_prompt, load_policy
 
-from ._common import console, handle_errors
+from ._common import console, err_console, handle_errors
 
 __all__ = ["policy"]
 
@@ -68,8 +70,33 @@ def check(file: Path) -> None:
     """Validate FILE, its tenant overlays and guard parameters; report every problem."""
     loaded = load_policy(file)
     console.print(f"[green]ok[/green] {escape(loaded.version)}")
-    for tenant in sorted(loaded.tenants):
-        console.print(f"  tenant {escape(tenant)}: {escape(loaded.for_tenant(tenant).version)}")
+    resolved = [loaded] + [loaded.for_tenant(t) for t in sorted(loaded.tenants)]
+    for tenant in resolved[1:]:
+        console.print(f"  tenant {escape(tenant.tenant or '')}: {escape(tenant.version)}")
+    _warn_overlaps(resolved)
+
+
+def _warn_overlaps(policies: list[Policy]) -> None:
+    """Topics that say nearly the same thing make the scope guard's choice unreliable."""
+    seen: set[str] = set()
+    for policy in policies:
+        key = policy.scope.model_dump_json()
+        if key in seen or len(policy.scope.allowed_topics) + len(policy.scope.forbidden_topics) < 2:
+            continue
+        seen.add(key)
+        try:
+            overlaps = topic_overlaps(policy)
+        except ModelNotAvailableError as exc:
+            err_console.print(
+                f"[yellow]note:[/yellow] topic overlap not checked: {escape(str(exc))}"
+            )
+            return
+        where = f" (tenant {policy.tenant})" if policy.tenant else ""
+        for o in overlaps:
+            err_console.print(
+                f"[yellow]warning:[/yellow] topics {o.topic_a} and {o.topic_b} overlap{where} "
+                f"(similarity {o.similarity:.2f} ≥ {OVERLAP_THRESHOLD})"
+            )
 
 
 @policy.command(name="compile")

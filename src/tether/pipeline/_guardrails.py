@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import os
@@ -14,11 +15,26 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from tether.errors import ConfigError, TetherError
-from tether.guards import GuardContext, PolicyGuards, Verdict, build_guards, run_guards
+from tether.errors import ConfigError, ModelNotAvailableError, TetherError
+from tether.guards import (
+    GuardContext,
+    PolicyGuards,
+    Verdict,
+    build_guards,
+    prepare_scope,
+    run_guards,
+    scope_action,
+)
 from tether.messages import Message
 from tether.models import ChatModel, ModelResponse, Usage, load_model
-from tether.policy import CompiledPrompt, Policy, compile_prompt, load_policy, render_template
+from tether.policy import (
+    CompiledPrompt,
+    Policy,
+    compile_prompt,
+    load_policy,
+    render_template,
+    topic_reply,
+)
 
 from ._decide import Decision, apply_spans, decide
 from ._events import (
@@ -81,7 +97,13 @@ class Guardrails:
         found = self._resolved.get(tenant)
         if found is None:
             policy = self.policy.for_tenant(tenant)
-            found = _Resolved(policy, compile_prompt(policy), build_guards(policy))
+            guards = build_guards(policy)
+            if any(b.config.guard == "scope" for b in guards.input):
+                # Embedding the topics takes about a second the first time in a process: do it
+                # now rather than inside the first turn's guard time budget.
+                with contextlib.suppress(ModelNotAvailableError):  # then the guard's fail mode
+                    prepare_scope(policy)
+            found = _Resolved(policy, compile_prompt(policy), guards)
             self._resolved[tenant] = found
         return found
 
@@ -227,7 +249,7 @@ class _Turn:
         self._note_logs(input_verdicts, "input")
         if decision.action in ("block", "escalate"):
             return await self._finish(
-                user_text, self._stop_text(decision), _stop_action(decision), decision, "input"
+                user_text, self._stop_text(decision), self._stop_action(decision), decision, "input"
             )
         if decision.action == "redact":
             user_text = apply_spans(user_text, [s for v in decision.verdicts for s in v.spans])
@@ -296,7 +318,11 @@ class _Turn:
                 )
             if decision.action in ("block", "escalate"):
                 return await self._finish(
-                    user_text, self._stop_text(decision), _stop_action(decision), decision, "output"
+                    user_text,
+                    self._stop_text(decision),
+                    self._stop_action(decision),
+                    decision,
+                    "output",
                 )
             text = reply.text
             rewrites = [v for v in out_verdicts if v.rewrite is not None and not v.flagged]
@@ -399,13 +425,31 @@ class _Turn:
     def _render(self, template: str, topic: str = "") -> str:
         return render_template(self.policy, template, topic=topic)
 
+    def _scope_reply(self, decision: Decision) -> tuple[str, str] | None:
+        """For a scope verdict: the topic's (or out-of-scope) action and topic name."""
+        for v in decision.verdicts:
+            if v.kind == "scope":
+                found = scope_action(self.policy, v.category)
+                if found is not None:
+                    return found
+        return None
+
     def _stop_text(self, decision: Decision) -> str:
-        if decision.action == "escalate":
+        scoped = self._scope_reply(decision)
+        if decision.action == "escalate" or (scoped is not None and scoped[0] == "escalate"):
             return self._render(self.policy.refusal.escalation)
         custom = next((v for v in decision.verdicts if self._config_message(v) is not None), None)
         if custom is not None:
             return self._render(self._config_message(custom) or "")
+        if scoped is not None:
+            return topic_reply(self.policy, scoped[1], scoped[0])
         return self._render(self.policy.refusal.message)
+
+    def _stop_action(self, decision: Decision) -> FinalAction:
+        scoped = self._scope_reply(decision)
+        if decision.action == "escalate" or (scoped is not None and scoped[0] == "escalate"):
+            return "escalate"
+        return "block"
 
     def _config_message(self, verdict: Verdict) -> str | None:
         guards = self.resolved.guards
@@ -434,7 +478,7 @@ class _Turn:
         error: str | None = None,
     ) -> GuardedResponse:
         if decision is not None and stage is not None:
-            self._act(stage, decision.action, decision)
+            self._act(stage, "escalate" if action == "escalate" else decision.action, decision)
         latency = Latency(**self.latency, total_ms=_ms(self.start))
         event = Event(
             tenant=self.tenant,
@@ -507,7 +551,7 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
                 turn.verdicts += verdicts
                 stop = turn._stop_text(decision)
                 response = await turn._finish(
-                    user_text, buffer[:sent] + stop, _stop_action(decision), decision, "output"
+                    user_text, buffer[:sent] + stop, turn._stop_action(decision), decision, "output"
                 )
                 reason: Literal["blocked", "escalated"] = (
                     "escalated" if decision.action == "escalate" else "blocked"
@@ -581,10 +625,6 @@ def _last_chunk(
             response.action, "stop"
         )
     return StreamChunk(text=text, done=True, finish_reason=reason, response=response)
-
-
-def _stop_action(decision: Decision) -> FinalAction:
-    return "escalate" if decision.action == "escalate" else "block"
 
 
 def _reask_prompt(decision: Decision) -> str:

@@ -1,6 +1,6 @@
 """Policies: the schema, YAML loading with file:line errors, tenant overlays, prompt compilation."""
 
-from ._compile import CompiledPrompt, compile_prompt, policy_version, render_template
+from ._compile import CompiledPrompt, compile_prompt, policy_version, render_template, topic_reply
 from ._loader import PolicySource, SourceMap, load_policy, load_policy_text
 from ._schema import (
     ACTION_ORDER,
@@ -64,4 +64,5 @@ __all__ = [
     "resolve_tenant",
     "tighten_direction",
     "tightening_violations",
+    "topic_reply",
 ]

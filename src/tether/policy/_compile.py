@@ -10,7 +10,7 @@ from tether.messages import Message
 
 from ._schema import Policy
 
-__all__ = ["CompiledPrompt", "compile_prompt", "policy_version", "render_template"]
+__all__ = ["CompiledPrompt", "compile_prompt", "policy_version", "render_template", "topic_reply"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,10 +71,10 @@ def compile_prompt(policy: Policy) -> CompiledPrompt:
         lines += ["", "You never help with the following. If asked, reply with the sentence given:"]
         for t in policy.scope.forbidden_topics:
             lines.append(
-                f'- {t.description.strip()} Reply: "{_topic_reply(policy, t.name, t.action)}"'
+                f'- {t.description.strip()} Reply: "{topic_reply(policy, t.name, t.action)}"'
             )
     if policy.scope.allowed_topics:
-        out_of_scope = _topic_reply(policy, "", policy.scope.out_of_scope)
+        out_of_scope = topic_reply(policy, "", policy.scope.out_of_scope)
         lines += ["", f'For any other request, reply: "{out_of_scope}"']
 
     if policy.constraints:
@@ -101,7 +101,8 @@ def compile_prompt(policy: Policy) -> CompiledPrompt:
     return CompiledPrompt("\n".join(lines), tuple(few_shot), policy_version(policy))
 
 
-def _topic_reply(policy: Policy, topic: str, action: str) -> str:
+def topic_reply(policy: Policy, topic: str, action: str) -> str:
+    """The reply to a request on ``topic`` answered with ``action``: refuse, redirect, escalate."""
     refusal = policy.refusal
     template = {
         "refuse": refusal.message,

@@ -1,0 +1,549 @@
+"""Topic scope: is a request on an allowed topic, a forbidden one, or neither?
+
+The policy's topics drive a small classifier; nothing is trained. Each topic is represented
+by the embeddings (all-MiniLM-L6-v2, :mod:`tether.embed`) of its description and its example
+requests, plus keyword cues: the content words of its name and description, lightly
+stemmed. A message's score for a topic is
+
+    max(best cosine to one of the topic's texts, cosine to their centroid)
+    + CUE_WEIGHT per distinct cue word the message contains (at most MAX_CUES of them)
+
+and the decision, forbidden first because a miss there costs most:
+
+1. ``forbidden:<topic>`` when the best forbidden topic scores at least the forbidden
+   threshold and no less than the best allowed topic minus ``forbidden_margin``;
+2. in scope when the best allowed topic scores at least the in-scope threshold, or nearly
+   (within RELATIVE_BAND) while being RELATIVE_MARGIN closer to it than to any everyday
+   request of the background bank below; also when the policy lists no allowed topics;
+3. in scope when the message is small talk ("hi", "thanks") with no content words;
+4. a short message (``follow_up_words``) that fails alone is scored again together with the
+   previous user turn, so "and on Saturday?" after a booking question stays in scope (the
+   forbidden check always reads the message alone);
+5. otherwise ``out_of_scope``.
+
+Thresholds are calibrated per policy from its own examples, by leave-one-out: each example
+is scored against its own topic with itself removed (how a new request on that topic
+scores), and a fixed bank of everyday requests to a general chatbot (``_BACKGROUND``) is
+scored against the policy's topics (how an unrelated request scores). Background requests
+that score like the policy's own examples are dropped first, so that a hobby-shop assistant
+is not calibrated against its own subject. Each threshold is the midpoint between the lower
+quartile of the positives and the 90th percentile of the negatives, clamped to
+[THRESHOLD_FLOOR, THRESHOLD_CEILING]; the forbidden threshold's negatives also include the
+allowed topics' examples. A kind of topic without examples gets DEFAULT_THRESHOLD.
+Calibration and the topics' embeddings are computed once per scope and cached.
+
+Costs: one embedding of the message (about 5 ms for a sentence on one core; a text over the
+model's 256 tokens is embedded window by window), a second one only for a short follow-up;
+building a scope's classifier embeds its topics and the background bank once (about 0.2 s,
+plus loading the model the first time).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import Field
+
+from tether.errors import ConfigError
+from tether.policy import Policy, Scope, TopicAction
+from tether.registry import register
+
+from ._base import GuardContext, GuardParams, Verdict, tighten
+from ._normalize import normalize
+
+__all__ = [
+    "OVERLAP_THRESHOLD",
+    "ScopeDecision",
+    "ScopeGuard",
+    "ScopeParams",
+    "TopicOverlap",
+    "classify_scope",
+    "prepare_scope",
+    "scope_action",
+    "topic_overlaps",
+]
+
+CUE_WEIGHT = 0.06
+MAX_CUES = 2
+THRESHOLD_FLOOR = 0.20
+THRESHOLD_CEILING = 0.45
+DEFAULT_THRESHOLD = 0.30
+RELATIVE_BAND = 0.10
+RELATIVE_MARGIN = 0.10
+OVERLAP_THRESHOLD = 0.60
+"""Topics whose centroids are at least this similar are reported by :func:`topic_overlaps`.
+Neighbouring topics stay well below it (the example policies' closest pairs: bank cards/app
+0.33, clinic appointments/services 0.36); topics that paraphrase each other exceed it
+("refunds" and "reimbursements" of a returned order: 0.74)."""
+
+_CACHE_SIZE = 16
+_WORD_RE = re.compile(r"[^\W\d_]+")
+
+# Function words and words too general to say what a topic is about.
+_STOP_WORDS = frozenset(
+    """
+    a about above after again against all also am an and any anything are as ask at be
+    because been before being below between both but by can could did do does doing done
+    down during each else etc even ever every few for from further get gets getting give go
+    going got had has have having he her here hers him his how i if in into is it its itself
+    just know let like make makes making many may me might mine more most much must my need
+    needs new no nor not now of off often on once one only or other our ours out over own
+    please put really same say saying see shall she should so some someone something still
+    such take tell than that the their theirs them then there these they thing things this
+    those through to too under until up upon us use used using very via want wants was way
+    we well were what when where whether which while who whom whose why will with within
+    without would yes yet you your yours yourself
+    im ive id ill youre youve dont doesnt didnt cant couldnt wont wouldnt isnt arent wasnt
+    whats thats theres hows wheres whos lets
+    advice answer answers help question questions request requests information info issue
+    issues problem problems kind sort type general other others related such various fit
+    fits
+    """.split()
+)
+# Words that carry no topic on their own: a message made only of these and stop words is
+# small talk, not an out-of-scope request.
+_SMALL_TALK = frozenset(
+    """
+    hi hello hey hiya morning afternoon evening good great thanks thank cheers ok okay
+    alright sure cool perfect lovely nice brilliant bye goodbye see later appreciate
+    appreciated helpful much lot yeah yep nope sorry oh ah right fine awesome
+    """.split()
+)
+
+# Everyday requests to a general chatbot, none about banking, health or any one business:
+# how a request that belongs to no policy scores against a policy's topics. (Written apart
+# from tests/guards/data/scope_eval.jsonl, which has no paraphrase of any of them.)
+_BACKGROUND = (
+    "Explain quantum computing in simple terms.",
+    "Write a limerick about a grumpy cat.",
+    "How do I centre a div in CSS?",
+    "What year did the Second World War end?",
+    "Give me a 20-minute yoga routine for beginners.",
+    "How do I descale a kettle?",
+    "Suggest some names for a bakery.",
+    "What's the difference between a crocodile and an alligator?",
+    "Which board games are good for four players?",
+    "How do I make a sourdough starter?",
+    "What's the tallest mountain in Africa?",
+    "Teach me some basic Italian phrases.",
+    "How do I fold a paper crane?",
+    "Why is the sky blue?",
+    "Write a bedtime story about a dragon.",
+    "Recommend a podcast about ancient history.",
+    "How can I improve my chess openings?",
+    "Give me a packing list for a beach holiday.",
+    "What's the best way to clean suede shoes?",
+    "How do I install Linux on an old computer?",
+    "Compose a tweet announcing our band's new album.",
+    "Draft an email to my landlord about the broken heater.",
+    "What are the best hiking trails in Scotland?",
+    "How do volcanoes erupt?",
+    "Convert 5 miles to kilometres.",
+    "What rhymes with orange?",
+    "Who wrote Pride and Prejudice?",
+    "How do I knit a scarf?",
+    "What's the plot of the film Inception?",
+    "Give me tips for a job interview.",
+    "How do I get my toddler to sleep through the night?",
+    "Which houseplants are safe for cats?",
+    "Write a regular expression that matches email addresses.",
+    "What's the best strategy for Monopoly?",
+    "How do solar panels work?",
+    "Summarise the French Revolution in three sentences.",
+    "What should I name my goldfish?",
+    "Help me plan a surprise anniversary dinner.",
+    "How do I fix a squeaky door hinge?",
+    "What are the planets in the solar system?",
+)
+
+# (suffix, replacement, letters that must remain); "ss" guards "class" and "address".
+_SUFFIXES = (("ies", "y", 3), ("ss", "ss", 0), ("ing", "", 4), ("ed", "", 4), ("s", "", 3))
+
+Label = Literal["in_scope", "forbidden", "out_of_scope"]
+Matrix = npt.NDArray[np.float32]
+
+
+def _stem(word: str) -> str:
+    """A light English stemmer: enough to make 'bookings', 'booked' and 'book' one cue."""
+    for suffix, repl, keep in _SUFFIXES:
+        if word.endswith(suffix) and len(word) - len(suffix) >= keep:
+            word = word[: -len(suffix)] + repl
+            break
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "aeiouls":
+        word = word[:-1]
+    return word
+
+
+def _words(text: str) -> list[str]:
+    return _WORD_RE.findall(normalize(text).text.replace("'", "").replace("\u2019", ""))
+
+
+def _content_stems(text: str) -> set[str]:
+    return {_stem(w) for w in _words(text) if w not in _STOP_WORDS and len(w) >= 3}
+
+
+def _is_small_talk(words: Sequence[str]) -> bool:
+    """Greetings and thanks, and messages without a word ("👍", "?"): nothing to place."""
+    return all(w in _STOP_WORDS or w in _SMALL_TALK for w in words)
+
+
+@dataclass(frozen=True, slots=True)
+class _Topic:
+    name: str
+    forbidden: bool
+    texts: tuple[str, ...]  # the description, then the examples
+    cues: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ScopeDecision:
+    """What the classifier decided about one message, and why.
+
+    ``scores`` maps each topic to its score; ``topic`` is the forbidden topic that matched
+    (``label == "forbidden"``), the best allowed topic (``in_scope``) or None.
+    """
+
+    label: Label
+    topic: str | None
+    scores: dict[str, float]
+    threshold: float
+    forbidden_threshold: float
+    note: str = ""
+
+    @property
+    def category(self) -> str | None:
+        """The verdict category: ``forbidden:<topic>``, ``out_of_scope`` or None."""
+        if self.label == "forbidden":
+            return f"forbidden:{self.topic}"
+        return "out_of_scope" if self.label == "out_of_scope" else None
+
+
+class TopicOverlap(NamedTuple):
+    """Two topics whose descriptions and examples say nearly the same thing."""
+
+    topic_a: str
+    topic_b: str
+    similarity: float
+
+
+class _Classifier:
+    """One scope's topic embeddings, cues and calibrated thresholds."""
+
+    def __init__(self, scope: Scope) -> None:
+        from tether.embed import default_embedder
+
+        self.embedder = default_embedder()
+        self.topics = [
+            _Topic(
+                t.name,
+                forbidden,
+                (t.description, *t.examples),
+                frozenset(_content_stems(f"{t.name.replace('_', ' ')} {t.description}")),
+            )
+            for forbidden, group in ((False, scope.allowed_topics), (True, scope.forbidden_topics))
+            for t in group
+        ]
+        texts = [text for t in self.topics for text in t.texts]
+        vectors = self.embedder.embed(texts)  # (0, dim) without topics: nothing to calibrate
+        self.vectors: list[Matrix] = []
+        row = 0
+        for t in self.topics:
+            self.vectors.append(vectors[row : row + len(t.texts)])
+            row += len(t.texts)
+        self.centroids = [_unit(v.mean(axis=0)) for v in self.vectors]
+        self.allowed = [i for i, t in enumerate(self.topics) if not t.forbidden]
+        self.forbidden = [i for i, t in enumerate(self.topics) if t.forbidden]
+        self.background = self.embedder.embed(list(_BACKGROUND)) if texts else vectors
+        self.threshold, self.forbidden_threshold = (
+            self._calibrate() if texts else (DEFAULT_THRESHOLD, DEFAULT_THRESHOLD)
+        )
+
+    def scores(self, vectors: Matrix, stems: set[str]) -> list[float]:
+        """Each topic's score: the best over ``vectors`` (one per window of the message)."""
+        out = []
+        for topic, protos, centroid in zip(self.topics, self.vectors, self.centroids, strict=True):
+            sim = max(float((protos @ vectors.T).max()), float((vectors @ centroid).max()))
+            out.append(sim + CUE_WEIGHT * min(len(topic.cues & stems), MAX_CUES))
+        return out
+
+    def _calibrate(self) -> tuple[float, float]:
+        """Leave-one-out positives against background negatives; see the module docstring."""
+        positives: dict[bool, list[float]] = {False: [], True: []}
+        allowed_examples: list[list[float]] = []
+        for i, topic in enumerate(self.topics):
+            protos = self.vectors[i]
+            for j in range(1, len(topic.texts)):
+                rest = np.delete(protos, j, axis=0)
+                vec = protos[j]
+                sim = max(float((rest @ vec).max()), float(_unit(rest.mean(axis=0)) @ vec))
+                cues = len(topic.cues & _content_stems(topic.texts[j]))
+                positives[topic.forbidden].append(sim + CUE_WEIGHT * min(cues, MAX_CUES))
+                if not topic.forbidden:
+                    allowed_examples.append(
+                        self.scores(vec[None, :], _content_stems(topic.texts[j]))
+                    )
+        background = self.background
+        bg_scores = [
+            self.scores(background[k : k + 1], _content_stems(text))
+            for k, text in enumerate(_BACKGROUND)
+        ]
+        threshold = _midpoint(
+            positives[False], [max((s[i] for i in self.allowed), default=0.0) for s in bg_scores]
+        )
+        forbidden_negatives = [
+            max((s[i] for i in self.forbidden), default=0.0)
+            for s in (*bg_scores, *allowed_examples)
+        ]
+        forbidden_threshold = _midpoint(positives[True], forbidden_negatives)
+        return threshold, forbidden_threshold
+
+    def classify(
+        self,
+        text: str,
+        params: ScopeParams,
+        previous: str | None = None,
+    ) -> ScopeDecision:
+        threshold = params.threshold if params.threshold is not None else self.threshold
+        f_threshold = (
+            params.forbidden_threshold
+            if params.forbidden_threshold is not None
+            else self.forbidden_threshold
+        )
+        words = _words(text)
+        if not self.topics:
+            return ScopeDecision("in_scope", None, {}, threshold, f_threshold, "no topics")
+        stems = {_stem(w) for w in words if w not in _STOP_WORDS and len(w) >= 3}
+        vectors = self._embed(text)
+        scores = self.scores(vectors, stems)
+        by_name = {t.name: round(s, 4) for t, s in zip(self.topics, scores, strict=True)}
+
+        def decision(label: Label, topic: int | None, note: str = "") -> ScopeDecision:
+            name = None if topic is None else self.topics[topic].name
+            return ScopeDecision(label, name, by_name, threshold, f_threshold, note)
+
+        best_allowed = max(self.allowed, key=lambda i: scores[i], default=None)
+        allowed_score = scores[best_allowed] if best_allowed is not None else 0.0
+        top = max(self.forbidden, key=lambda i: scores[i], default=None)
+        if (
+            top is not None
+            and scores[top] >= f_threshold
+            and scores[top] >= allowed_score - params.forbidden_margin
+        ):
+            return decision("forbidden", top)
+        if best_allowed is None:
+            return decision("in_scope", None, "no allowed topics")
+        if not params.out_of_scope or allowed_score >= threshold:
+            return decision("in_scope", best_allowed)
+        if allowed_score >= threshold - RELATIVE_BAND and allowed_score >= (
+            float((self.background @ vectors.T).max()) + RELATIVE_MARGIN
+        ):
+            return decision("in_scope", best_allowed, "closer to its topics than to everyday chat")
+        if _is_small_talk(words):
+            return decision("in_scope", None, "small talk")
+        if previous and len(words) <= params.follow_up_words:
+            # The message first: truncation to the model's length cuts the previous turn.
+            joined = self.scores(self.embedder.embed([f"{text}\n{previous}"]), stems)
+            best = max(self.allowed, key=lambda i: joined[i])
+            if joined[best] >= threshold:
+                note = f"follow-up: with the previous user turn, {self.topics[best].name} "
+                return decision("in_scope", best, f"{note}{joined[best]:.2f} ≥ {threshold:.2f}")
+        return decision("out_of_scope", best_allowed)
+
+    def _embed(self, text: str) -> Matrix:
+        windows = self.embedder.windows(text)
+        return self.embedder.embed([text[a:b] for a, b in windows] or [text])
+
+
+def _unit(v: npt.NDArray[np.floating]) -> Matrix:
+    norm = float(np.linalg.norm(v))
+    return (v / norm if norm else v).astype(np.float32)
+
+
+def _midpoint(positives: Sequence[float], negatives: Sequence[float]) -> float:
+    if not positives:
+        return DEFAULT_THRESHOLD
+    median = float(np.median(positives))
+    # A negative that scores like the policy's own examples is probably on topic for it.
+    kept = [n for n in negatives if n < median]
+    high = float(np.quantile(kept, 0.9)) if kept else 0.0
+    low = float(np.quantile(positives, 0.25))
+    return min(max((low + high) / 2, THRESHOLD_FLOOR), THRESHOLD_CEILING)
+
+
+_classifiers: OrderedDict[Scope, _Classifier] = OrderedDict()
+_classifiers_lock = threading.Lock()
+
+
+def _classifier(scope: Scope) -> _Classifier:
+    """The classifier for ``scope``, built once (topic embeddings, calibration) and cached."""
+    with _classifiers_lock:
+        found = _classifiers.get(scope)
+        if found is not None:
+            _classifiers.move_to_end(scope)
+            return found
+        found = _Classifier(scope)
+        _classifiers[scope] = found
+        if len(_classifiers) > _CACHE_SIZE:
+            _classifiers.popitem(last=False)
+        return found
+
+
+class ScopeParams(GuardParams):
+    threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Score an allowed topic needs; default: calibrated from the policy's examples.",
+        json_schema_extra=tighten("higher"),
+    )
+    forbidden_threshold: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="Score that flags a forbidden topic; default: calibrated.",
+        json_schema_extra=tighten("lower"),
+    )
+    forbidden_margin: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="A forbidden topic wins when it scores within this of the best allowed one.",
+        json_schema_extra=tighten("higher"),
+    )
+    out_of_scope: bool = Field(
+        True,
+        description="Flag requests on no allowed topic; false: flag forbidden topics only.",
+        json_schema_extra=tighten("higher"),
+    )
+    follow_up_words: int = Field(
+        8,
+        ge=0,
+        le=50,
+        description="A message of at most this many words that is off scope alone is judged "
+        "with the previous user turn (0: never).",
+        json_schema_extra=tighten("lower"),
+    )
+
+
+def classify_scope(
+    policy: Policy, text: str, *, previous: str | None = None, params: ScopeParams | None = None
+) -> ScopeDecision:
+    """Classify one user message against ``policy``'s topics (blocking; the first call for a
+    policy embeds its topics and calibrates)."""
+    return _classifier(policy.scope).classify(text, params or ScopeParams(), previous)
+
+
+def prepare_scope(policy: Policy) -> None:
+    """Embed ``policy``'s topics and calibrate now (loading the model if need be), so that the
+    first request does not pay for it: about a second the first time in a process, which
+    would overrun the scope guard's default time budget."""
+    _classifier(policy.scope)
+
+
+def scope_action(policy: Policy, category: str | None) -> tuple[TopicAction, str] | None:
+    """How the policy answers a scope verdict's category: the forbidden topic's ``action`` and
+    name, or ``scope.out_of_scope`` and ``""``; None for any other category."""
+    if category == "out_of_scope":
+        return policy.scope.out_of_scope, ""
+    if category and category.startswith("forbidden:"):
+        name = category.removeprefix("forbidden:")
+        for topic in policy.scope.forbidden_topics:
+            if topic.name == name:
+                return topic.action, name
+    return None
+
+
+def topic_overlaps(policy: Policy, *, threshold: float = OVERLAP_THRESHOLD) -> list[TopicOverlap]:
+    """Pairs of topics whose centroids (description and examples) have cosine similarity of at
+    least ``threshold``, most similar first. An allowed topic that overlaps a forbidden one
+    makes the classifier's choice between them unreliable; two allowed ones merely blur which
+    is reported."""
+    classifier = _classifier(policy.scope)
+    found: list[TopicOverlap] = []
+    topics = classifier.topics
+    for i in range(len(topics)):
+        for j in range(i + 1, len(topics)):
+            sim = float(classifier.centroids[i] @ classifier.centroids[j])
+            if sim >= threshold:
+                found.append(TopicOverlap(topics[i].name, topics[j].name, round(sim, 4)))
+    return sorted(found, key=lambda o: -o.similarity)
+
+
+def _previous_user_turn(text: str, ctx: GuardContext) -> str | None:
+    users = [m["content"] for m in ctx.messages if m.get("role") == "user"]
+    if users and users[-1] == text:
+        users.pop()
+    return users[-1] if users else None
+
+
+@register("guard", "scope", params=ScopeParams, stages=("input",))
+class ScopeGuard:
+    """Flags requests on a forbidden topic or outside the policy's allowed topics, using
+    embeddings of the topics' descriptions and examples plus keyword cues."""
+
+    name = "scope"
+
+    def __init__(self, params: ScopeParams) -> None:
+        self.params = params
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        policy = ctx.metadata.get("policy")
+        if not isinstance(policy, Policy):
+            raise ConfigError(
+                "the scope guard needs the resolved policy in GuardContext.metadata['policy']; "
+                "run it through tether.Guardrails, or pass metadata={'policy': policy}"
+            )
+        previous = _previous_user_turn(text, ctx)
+        found = await asyncio.to_thread(
+            classify_scope, policy, text, previous=previous, params=self.params
+        )
+        return _verdict(found, policy)
+
+
+def _verdict(found: ScopeDecision, policy: Policy) -> Verdict:
+    allowed = {t.name for t in policy.scope.allowed_topics}
+    ranked = sorted(found.scores.items(), key=lambda kv: -kv[1])
+    nearest_allowed = [f"{n} {s:.2f}" for n, s in ranked if n in allowed][:2]
+    nearest_forbidden = [f"{n} {s:.2f}" for n, s in ranked if n not in allowed][:1]
+    if found.label == "forbidden":
+        score = found.scores[found.topic or ""]
+        near = f"; nearest allowed: {', '.join(nearest_allowed)}" if nearest_allowed else ""
+        return Verdict(
+            flagged=True,
+            score=_unit_interval(score),
+            category=found.category,
+            reason=f"forbidden topic {found.topic}: {score:.2f} ≥ "
+            f"{found.forbidden_threshold:.2f}{near}",
+        )
+    if found.label == "out_of_scope":
+        best = max((s for n, s in found.scores.items() if n in allowed), default=0.0)
+        near = f"; nearest forbidden: {nearest_forbidden[0]}" if nearest_forbidden else ""
+        return Verdict(
+            flagged=True,
+            score=_unit_interval(1 - best),
+            category=found.category,
+            reason=f"out of scope: nearest allowed {', '.join(nearest_allowed)} < "
+            f"{found.threshold:.2f}{near}",
+        )
+    worst = max((s for n, s in found.scores.items() if n not in allowed), default=0.0)
+    if found.note:
+        why = found.note
+    elif found.topic is not None:
+        why = f"{found.topic} {found.scores[found.topic]:.2f} ≥ {found.threshold:.2f}"
+    else:
+        why = "no allowed topics to check against" if not allowed else "out-of-scope check off"
+    return Verdict(flagged=False, score=_unit_interval(worst), reason=f"in scope: {why}")
+
+
+def _unit_interval(x: float) -> float:
+    return round(min(max(x, 0.0), 1.0), 4)
