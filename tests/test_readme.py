@@ -35,7 +35,13 @@ def test_readme_has_examples() -> None:
 @pytest.mark.parametrize("code", PYTHON, ids=[f"python-{i}" for i in range(len(PYTHON))])
 def test_python_example(code: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(ROOT)
-    exec(compile(code, "README.md", "exec"), {"__name__": "readme_example"})
+    namespace: dict[str, object] = {"__name__": "readme_example"}
+    try:
+        exec(compile(code, "<README python example>", "exec"), namespace)
+    except AssertionError as exc:  # show what the example saw, not just the failed line
+        raise AssertionError(
+            f"README example failed; last reply: {namespace.get('reply')!r}"
+        ) from exc
 
 
 @pytest.mark.embedded

@@ -54,7 +54,7 @@ def test_bank_pin_question_answered_by_the_embedded_model_with_policy_version(te
         "length",
         "invisible_text",
         "investment",
-        "secrets_echo",
+        "no_card_echo",
     }
 
 

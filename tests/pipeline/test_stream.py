@@ -130,3 +130,43 @@ def test_release_point_never_cuts_words_or_growing_numbers(
     buffer: str, holdback: int, expected: int
 ) -> None:
     assert _release_point(buffer, holdback) == expected
+
+
+PSEUDO = """
+name: pseudo
+identity: {purpose: Help.}
+guards:
+  input:
+    - {guard: pii, params: {mode: pseudonymize}, action: redact}
+  output:
+    - {guard: pii, params: {mode: pseudonymize}, action: redact}
+"""
+
+
+async def test_pseudonymization_round_trip_across_turns_and_streams() -> None:
+    from tether.models import ScriptedModel
+
+    def echo_placeholders(messages: list[dict[str, str]]) -> str:
+        last = messages[-1]["content"]
+        assert "Alice Smith" not in last and "alice@example.com" not in last
+        return f"Noted: {last}"
+
+    model = ScriptedModel([echo_placeholders, "I will write to <EMAIL_1>, <PERSON_1>."])
+    rails = Guardrails(load_policy_text(PSEUDO), model=model)
+    first = await rails.chat("I'm Alice Smith, mail me at alice@example.com", conversation_id="c1")
+    sent = model.calls[0][-1]["content"]
+    assert "<PERSON_1>" in sent and "<EMAIL_1>" in sent
+    assert (
+        "Alice Smith" in first.text and "alice@example.com" in first.text
+    )  # restored for the user
+    history = [
+        {"role": "user", "content": "I'm Alice Smith, mail me at alice@example.com"},
+        {"role": "assistant", "content": first.text},
+        {"role": "user", "content": "Please confirm where you'll write."},
+    ]
+    chunks = [c async for c in rails.stream(history, conversation_id="c1")]  # type: ignore[arg-type]
+    second_prompt = model.calls[1]
+    assert all("alice@example.com" not in m["content"] for m in second_prompt)  # history concealed
+    streamed = "".join(c.text for c in chunks)
+    assert streamed == "I will write to alice@example.com, Alice Smith."
+    assert chunks[-1].response is not None

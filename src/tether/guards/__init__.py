@@ -28,6 +28,20 @@ from ._phrases import (
     VoiceRules,
     voice_rules_from_tone,
 )
+from ._pii import (
+    PII_ENTITIES,
+    SECRET_ENTITIES,
+    PiiEntity,
+    PiiGuard,
+    PiiMatch,
+    PiiMode,
+    PiiParams,
+    SecretEntity,
+    SecretsGuard,
+    SecretsParams,
+    find_pii,
+    mask,
+)
 from ._rules import CATEGORIES, RULES, Rule
 from ._runner import BoundGuard, PolicyGuards, build_guards, run_guards
 from ._scope import (
@@ -42,12 +56,15 @@ from ._scope import (
     topic_overlaps,
 )
 from ._selfcheck import SelfCheckGuard, SelfCheckParams
+from ._vault import PseudonymVault, StreamRestorer, VaultStore
 
 __all__ = [
     "CATEGORIES",
     "OVERLAP_THRESHOLD",
+    "PII_ENTITIES",
     "PRESETS",
     "RULES",
+    "SECRET_ENTITIES",
     "AdversarialModel",
     "AdversarialParams",
     "AdversarialScan",
@@ -74,19 +91,30 @@ __all__ = [
     "LinksGuard",
     "LinksParams",
     "Normalized",
+    "PiiEntity",
+    "PiiGuard",
+    "PiiMatch",
+    "PiiMode",
+    "PiiParams",
     "PolicyGuards",
     "PromptExtractionGuard",
     "PromptLeakGuard",
     "PromptLeakParams",
+    "PseudonymVault",
     "Rule",
     "ScopeDecision",
     "ScopeGuard",
     "ScopeParams",
+    "SecretEntity",
+    "SecretsGuard",
+    "SecretsParams",
     "SelfCheckGuard",
     "SelfCheckParams",
     "Span",
     "Stage",
+    "StreamRestorer",
     "TopicOverlap",
+    "VaultStore",
     "Verdict",
     "View",
     "VoiceRules",
@@ -97,7 +125,9 @@ __all__ = [
     "estimate_tokens",
     "extract_json",
     "find_links",
+    "find_pii",
     "invisible_category",
+    "mask",
     "normalize",
     "normalize_host",
     "prepare_scope",

@@ -343,7 +343,7 @@ class _AdversarialGuard:
         return self._verdict(scan)
 
 
-@register("guard", "jailbreak", params=AdversarialParams, stages=("input",))
+@register("guard", "jailbreak", params=AdversarialParams, stages=("input",), timeout_ms=5000)
 class JailbreakGuard(_AdversarialGuard):
     """Attempts to override the model's rules: personas, developer mode, refusal suppression."""
 
@@ -351,7 +351,9 @@ class JailbreakGuard(_AdversarialGuard):
     category: AdversarialCategory = "jailbreak"
 
 
-@register("guard", "prompt_extraction", params=AdversarialParams, stages=("input",))
+@register(
+    "guard", "prompt_extraction", params=AdversarialParams, stages=("input",), timeout_ms=5000
+)
 class PromptExtractionGuard(_AdversarialGuard):
     """Attempts to obtain the system prompt or hidden instructions."""
 
@@ -359,7 +361,7 @@ class PromptExtractionGuard(_AdversarialGuard):
     category: AdversarialCategory = "prompt_extraction"
 
 
-@register("guard", "injection", params=AdversarialParams, stages=("input",))
+@register("guard", "injection", params=AdversarialParams, stages=("input",), timeout_ms=5000)
 class InjectionGuard(_AdversarialGuard):
     """Instructions hidden in data (documents, tool outputs, e-mails) or injected by the user;
     tool and document content in the conversation is scanned as untrusted."""

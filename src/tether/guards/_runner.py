@@ -15,6 +15,7 @@ from ._base import Guard, GuardContext, Stage, Verdict
 __all__ = ["BoundGuard", "PolicyGuards", "build_guards", "run_guards"]
 
 FORMAT_GUARD_ID = "output_format"
+DEFAULT_TIMEOUT_MS = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +25,12 @@ class BoundGuard:
     config: GuardConfig
     guard: Guard
     stage: Stage
+    default_timeout_ms: int = DEFAULT_TIMEOUT_MS
+
+    @property
+    def timeout_ms(self) -> int:
+        """The policy's budget for this guard, else the guard's own default."""
+        return self.config.timeout_ms or self.default_timeout_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +62,7 @@ def _bind(cfg: GuardConfig, stage: Stage) -> BoundGuard:
     reg = registry.lookup("guard", cfg.guard)
     params = reg.validate_params(cfg.params)
     guard = reg.factory(params) if params is not None else reg.factory()
-    return BoundGuard(cfg, guard, stage)
+    return BoundGuard(cfg, guard, stage, int(reg.extra.get("timeout_ms", DEFAULT_TIMEOUT_MS)))
 
 
 async def run_guards(guards: Sequence[BoundGuard], text: str, ctx: GuardContext) -> list[Verdict]:
@@ -70,9 +77,9 @@ async def _run_one(bound: BoundGuard, text: str, ctx: GuardContext) -> Verdict:
     start = time.perf_counter()
     error: str | None = None
     try:
-        verdict = await asyncio.wait_for(bound.guard.check(text, ctx), cfg.timeout_ms / 1000)
+        verdict = await asyncio.wait_for(bound.guard.check(text, ctx), bound.timeout_ms / 1000)
     except TimeoutError:
-        error = f"timed out after {cfg.timeout_ms} ms"
+        error = f"timed out after {bound.timeout_ms} ms"
     except Exception as exc:  # a guard bug must not take the turn down with it
         error = f"{type(exc).__name__}: {exc}"
     latency = (time.perf_counter() - start) * 1000

@@ -486,7 +486,7 @@ def _previous_user_turn(text: str, ctx: GuardContext) -> str | None:
     return users[-1] if users else None
 
 
-@register("guard", "scope", params=ScopeParams, stages=("input",))
+@register("guard", "scope", params=ScopeParams, stages=("input",), timeout_ms=5000)
 class ScopeGuard:
     """Flags requests on a forbidden topic or outside the policy's allowed topics, using
     embeddings of the topics' descriptions and examples plus keyword cues."""

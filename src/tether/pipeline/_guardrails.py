@@ -19,6 +19,7 @@ from tether.errors import ConfigError, ModelNotAvailableError, TetherError
 from tether.guards import (
     GuardContext,
     PolicyGuards,
+    VaultStore,
     Verdict,
     build_guards,
     prepare_scope,
@@ -90,6 +91,8 @@ class Guardrails:
         self.sink: EventSink = sink if sink is not None else MemorySink()
         self._model = model
         self._models: dict[str, ChatModel] = {}
+        # Pseudonym vaults per conversation: the model sees <PERSON_1>, the user their data.
+        self.vaults = VaultStore()
         self._resolved: dict[str | None, _Resolved] = {}
 
     def resolve(self, tenant: str | None = None) -> _Resolved:
@@ -210,6 +213,7 @@ class _Turn:
         self.usage = Usage()
         self.reasks = 0
         self.revisions: list[RevisionRound] = []
+        self.vault = rails.vaults.get(conversation_id)
         self.start = time.perf_counter()
         self.system = self.resolved.prompt.system
         self.canary: str | None = None
@@ -229,6 +233,7 @@ class _Turn:
             metadata={
                 "policy": self.policy,
                 "model": self.model,
+                "vault": self.vault,
                 **(
                     {"system_prompt": self.system, "canary": self.canary}
                     if stage == "output"
@@ -258,11 +263,23 @@ class _Turn:
         return user_text
 
     def _conversation(self) -> list[Message]:
+        history = self.messages
+        if len(self.vault):
+            # The client sends earlier turns back with the real values restored: conceal them
+            # again so the model only ever sees placeholders.
+            history = [self._conceal(m) for m in self.messages[:-1]] + [self.messages[-1]]
         return [
             {"role": "system", "content": self.system},
             *self.resolved.prompt.few_shot,
-            *self.messages,
+            *history,
         ]
+
+    def _conceal(self, message: Message) -> Message:
+        if message["role"] not in ("user", "assistant"):
+            return message
+        concealed = message.copy()
+        concealed["content"] = self.vault.conceal(message["content"])
+        return concealed
 
     async def run(self) -> GuardedResponse:
         early = await self._input_phase()
@@ -499,7 +516,10 @@ class _Turn:
             error=error,
         )
         await self.rails.sink.emit(event)
-        return GuardedResponse.from_event(event)
+        response = GuardedResponse.from_event(event)
+        if len(self.vault):  # events keep placeholders; the user gets their own data back
+            response = response.model_copy(update={"text": self.vault.restore(response.text)})
+        return response
 
 
 async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
@@ -518,6 +538,7 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
         return
     settings = turn.policy.model
     holdback = turn.policy.output.holdback_chars
+    restorer = turn.vault.restorer()
     buffer, sent = "", 0
     t0 = time.perf_counter()
     source = turn.model.stream(
@@ -556,7 +577,7 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
                 reason: Literal["blocked", "escalated"] = (
                     "escalated" if decision.action == "escalate" else "blocked"
                 )
-                yield _last_chunk(response, stop, reason)
+                yield _last_chunk(response, restorer.flush() + stop, reason)
                 return
             if decision.action == "redact":
                 # Only spans inside what is about to go out: a match in the held-back tail may
@@ -578,19 +599,21 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
             if end > sent:
                 piece, sent = buffer[sent:end], end
                 if not final:
-                    yield StreamChunk(text=piece)
+                    shown = restorer.feed(piece)
+                    if shown:
+                        yield StreamChunk(text=shown)
                 else:
                     turn.latency["model_ms"] += _ms(t0) - turn.latency["output_guards_ms"]
                     action: FinalAction = (
                         "redact" if any(a.action == "redact" for a in turn.actions) else "allow"
                     )
                     response = await turn._finish(user_text, buffer, action)
-                    yield _last_chunk(response, piece)
+                    yield _last_chunk(response, restorer.feed(piece) + restorer.flush())
                     return
         turn.latency["model_ms"] += _ms(t0) - turn.latency["output_guards_ms"]
         action = "redact" if any(a.action == "redact" for a in turn.actions) else "allow"
         response = await turn._finish(user_text, buffer, action)
-        yield _last_chunk(response, "")
+        yield _last_chunk(response, restorer.flush())
     finally:
         closer = getattr(source, "aclose", None)
         if closer is not None:

@@ -148,7 +148,13 @@ class GuardConfig(_Strict):
     fail: Literal["closed", "open"] = Field(
         "closed", description="closed: a guard error or timeout blocks; open: it is ignored."
     )
-    timeout_ms: int = Field(1000, gt=0, le=60_000)
+    timeout_ms: int | None = Field(
+        None,
+        gt=0,
+        le=60_000,
+        description="Time budget; default: the guard's own (1000 ms; 5000 ms for guards that "
+        "run the embedding model).",
+    )
     message: str | None = Field(None, description="Reply used instead of the refusal on block.")
 
     @field_validator("message")
