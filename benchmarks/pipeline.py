@@ -79,7 +79,7 @@ def row(name: str, samples: list[float]) -> str:
 async def main(rounds: int, embedded: bool) -> None:
     policy = load_policy(ROOT / "examples/bank/policy.yaml").for_tenant("northbank")
     guards = build_guards(policy)
-    ctx = GuardContext(stage="input")
+    ctx = GuardContext(stage="input", metadata={"policy": policy})
     lines = [
         f"{datetime.now(UTC):%Y-%m-%d}, {platform.processor() or platform.machine()}, "
         f"Python {platform.python_version()}, {rounds} rounds, 1 KB message",
@@ -89,7 +89,7 @@ async def main(rounds: int, embedded: bool) -> None:
     ]
     for bound in (*guards.input, *guards.output):
         samples = await timed(
-            lambda i, b=bound: b.guard.check(f"{MESSAGE[:-8]} #{i:06d}", ctx), rounds
+            lambda i, b=bound: b.guard.check(f"#{i:06d} {MESSAGE[:-8]}", ctx), rounds
         )  # type: ignore[misc]
         lines.append(
             row(f"guard `{bound.config.key}` ({bound.config.guard}, {bound.stage})", samples)
@@ -98,7 +98,7 @@ async def main(rounds: int, embedded: bool) -> None:
     model = ScriptedModel(["Refunds usually take 3-5 working days."], repeat_last=True)
     rails = Guardrails(load_policy(ROOT / "examples/bank/policy.yaml"), model=model)
     raw = await timed(lambda i: model.generate([{"role": "user", "content": MESSAGE}]), rounds)
-    full = await timed(lambda i: rails.chat(f"{MESSAGE[:-8]} #{i:06d}", tenant="northbank"), rounds)
+    full = await timed(lambda i: rails.chat(f"turn {i:06d}: {MESSAGE[:-14]}", tenant="northbank"), rounds)
     lines.append(row("scripted model call alone", raw))
     lines.append(row("full guarded turn on the scripted model", full))
     overhead = statistics.median(full) - statistics.median(raw)
