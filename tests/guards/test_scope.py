@@ -4,7 +4,6 @@ calibration, parameters, wiring errors and the labelled evaluation set."""
 from __future__ import annotations
 
 import json
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -320,7 +319,7 @@ def _label(found: Any) -> str:
     return found.category or "in_scope"
 
 
-def test_eval_set_accuracy_and_latency(bank: Policy, clinic: Policy) -> None:
+def test_eval_set_accuracy(bank: Policy, clinic: Policy) -> None:
     """The labelled set in data/scope_eval.jsonl: regression floors below today's numbers
     (accuracy 0.86, forbidden recall 0.93 when this was written)."""
     policies = {"bank": bank, "clinic": clinic}
@@ -330,12 +329,9 @@ def test_eval_set_accuracy_and_latency(bank: Policy, clinic: Policy) -> None:
         _classifier(policies[row["policy"]].for_tenant(row.get("tenant")).scope)
     confusion: Counter[tuple[str, str]] = Counter()
     correct = 0
-    latencies = []
     for row in rows:
         policy = policies[row["policy"]].for_tenant(row.get("tenant"))
-        start = time.perf_counter()
         found = classify_scope(policy, row["text"], previous=row.get("previous"))
-        latencies.append(time.perf_counter() - start)
         predicted, expected = _label(found), row["label"]
         correct += predicted == expected
         confusion[(expected.split(":")[0], predicted.split(":")[0])] += 1
@@ -344,5 +340,4 @@ def test_eval_set_accuracy_and_latency(bank: Policy, clinic: Policy) -> None:
     forbidden_recall = confusion[("forbidden", "forbidden")] / sum(forbidden)
     assert accuracy >= 0.8, confusion
     assert forbidden_recall >= 0.85, confusion
-    latencies.sort()
-    assert latencies[len(latencies) // 2] < 0.05  # median; about 5 ms on one core
+    # Latency is a benchmark (benchmarks/scope.py), not a unit-test assertion.
