@@ -21,7 +21,6 @@ embedding cache is cleared first and every text is new to it.
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import random
 import statistics
@@ -33,7 +32,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _stats import rate  # noqa: E402
 from refusal_synth import Sample, corpus_samples, generate  # noqa: E402
 from train_toxicity import APART, Item, load_dataset  # noqa: E402
 
@@ -48,20 +49,6 @@ from tether.guards._toxicity import (  # noqa: E402
 PRESETS = ("permissive", "balanced", "strict")
 MODES = ("fast", "full")
 KINDS = ("refusal", "partial", "compliance")
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def rate(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
-    return f"{100 * k / max(n, 1):.1f}% [{100 * lo:.1f}–{100 * hi:.1f}] ({k}/{n})"
 
 
 def flags(scan: ToxicityScan, mode: str, preset: str) -> set[str]:

@@ -14,7 +14,6 @@ full (plus embeddings behind the calibrated gate).
 from __future__ import annotations
 
 import argparse
-import math
 import platform
 import random
 import statistics
@@ -26,27 +25,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "training"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _stats import rate  # noqa: E402
 from data import Item, load_items  # noqa: E402
 
 from tether.guards import default_adversarial_model, scan_adversarial  # noqa: E402
 from tether.redteam import OBFUSCATIONS  # noqa: E402
 
 CATEGORIES = ("jailbreak", "injection", "prompt_extraction")
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def rate(k: int, n: int) -> str:
-    lo, hi = wilson(k, n)
-    return f"{100 * k / max(n, 1):.1f}% [{100 * lo:.1f}–{100 * hi:.1f}] ({k}/{n})"
 
 
 def flagged(text: str, role: str, full: bool) -> bool:

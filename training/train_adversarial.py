@@ -22,6 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _logreg import train_sparse_logreg
 from data import LABELS, Item, load_items
 
 from tether.guards._adversarial import AdversarialModel, scan_adversarial, text_features
@@ -68,28 +69,7 @@ def train_classifier(
     # Balance each head: positives and negatives weigh the same in total.
     pos = y.sum(axis=0).clip(1)
     weight = np.where(y == 1, n / (2 * pos), n / (2 * (n - pos).clip(1))).astype(np.float32)
-    rows = np.repeat(np.arange(n), np.diff(indptr))
-    w = np.zeros((len(vocab), k), dtype=np.float32)
-    b = np.zeros(k, dtype=np.float32)
-    m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
-    lr, beta1, beta2 = 0.05, 0.9, 0.999
-    for step in range(1, epochs + 1):
-        logits = np.zeros((n, k), dtype=np.float32)
-        np.add.at(logits, rows, w[indices] * values[:, None])
-        logits += b
-        p = 1 / (1 + np.exp(-logits))
-        err = (p - y) * weight / n
-        g_w = np.zeros_like(w)
-        np.add.at(g_w, indices, err[rows] * values[:, None])
-        g_w += l2 * w
-        g_b = err.sum(axis=0)
-        for param, grad, m, v in ((w, g_w, m_w, v_w), (b, g_b, m_b, v_b)):
-            m *= beta1
-            m += (1 - beta1) * grad
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            param -= lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + 1e-8)
-    return w, b
+    return train_sparse_logreg(indptr, indices, values, y, weight, len(vocab), epochs=epochs, l2=l2)
 
 
 def fit_logistic(

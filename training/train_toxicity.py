@@ -49,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _logreg import train_sparse_logreg
 from refusal_synth import generate as refusal_texts
 
 from tether.guards._normalize import normalize, views
@@ -880,41 +881,20 @@ def train_classifier(
     rows: list[list[int]], y: np.ndarray, n_features: int, *, epochs: int = 300, l2: float = 2e-4
 ) -> tuple[np.ndarray, np.ndarray]:
     """Multi-label logistic regression by full-batch Adam on L2-normalised sparse rows."""
-    n, k = y.shape
+    n = y.shape[0]
     indptr = np.cumsum([0, *(len(r) for r in rows)])
     indices = np.array([i for r in rows for i in r], dtype=np.int64)
     values = np.concatenate(
         [np.full(len(r), 1 / math.sqrt(len(r)), dtype=np.float32) for r in rows if r]
         or [np.zeros(0, dtype=np.float32)]
     )
-    row_of = np.repeat(np.arange(n), np.diff(indptr))
     pos = y.sum(axis=0).clip(1)
     # Positives weigh at most 4x their natural share: fully balanced heads would pull the
     # boundary deep into benign text.
     pos_w = np.minimum(4.0, (n - pos) / pos)
     weight = np.where(y == 1, pos_w, 1.0).astype(np.float32)
     weight /= weight.mean(axis=0, keepdims=True)
-    w = np.zeros((n_features, k), dtype=np.float32)
-    b = np.zeros(k, dtype=np.float32)
-    m_w, v_w, m_b, v_b = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
-    lr, beta1, beta2 = 0.05, 0.9, 0.999
-    for step in range(1, epochs + 1):
-        logits = np.zeros((n, k), dtype=np.float32)
-        np.add.at(logits, row_of, w[indices] * values[:, None])
-        logits += b
-        p = 1 / (1 + np.exp(-logits))
-        err = (p - y) * weight / n
-        g_w = np.zeros_like(w)
-        np.add.at(g_w, indices, err[row_of] * values[:, None])
-        g_w += l2 * w
-        g_b = err.sum(axis=0)
-        for param, grad, m, v in ((w, g_w, m_w, v_w), (b, g_b, m_b, v_b)):
-            m *= beta1
-            m += (1 - beta1) * grad
-            v *= beta2
-            v += (1 - beta2) * grad * grad
-            param -= lr * (m / (1 - beta1**step)) / (np.sqrt(v / (1 - beta2**step)) + 1e-8)
-    return w, b
+    return train_sparse_logreg(indptr, indices, values, y, weight, n_features, epochs=epochs, l2=l2)
 
 
 @dataclass

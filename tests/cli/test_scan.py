@@ -129,3 +129,49 @@ def test_scan_ten_thousand_lines_with_a_progress_bar(tmp_path: Path) -> None:
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 10_000
     assert sum(r["flagged"] for r in rows) >= 10
+
+
+def test_scan_accepts_every_guard_including_scope_with_a_policy(tmp_path: Path) -> None:
+    from tether import registry
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(
+        "\n".join(
+            json.dumps({"text": t})
+            for t in [
+                "How do I reset my card PIN?",
+                "Should I buy bitcoin?",
+                "Visit http://evil.example/x",
+            ]
+        )
+    )
+    names = [r.name for r in registry.registered("guard") if r.name not in ("self_check", "json")]
+    names += ["json"]
+    result = CliRunner().invoke(
+        cli,
+        [
+            "scan",
+            "--guards",
+            ",".join(names),
+            "-i",
+            str(src),
+            "--policy",
+            str(ROOT / "examples/bank/policy.yaml"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(rows) == 3
+    seen = {v["guard"] for v in rows[0]["verdicts"]}
+    assert seen >= {"scope", "toxicity", "links", "refusal", "secrets"}
+    assert seen & {"customer_data", "no_card_echo"}  # the policy's pii guard, by its id
+    errors = [v for row in rows for v in row["verdicts"] if v["category"] == "guard_error"]
+    assert errors == []
+    assert rows[1]["flagged"]
+
+
+def test_scan_scope_without_a_policy_is_a_clear_error(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli, ["scan", "--guards", "scope", "-i", str(ROOT / "examples/scan/messages.jsonl")]
+    )
+    assert result.exit_code == 2 and "add --policy FILE" in result.stderr

@@ -66,7 +66,9 @@ def scan(
     tether scan --guards injection,jailbreak -i prompts.jsonl -o scanned.jsonl
     cat docs.jsonl | tether scan --role tool --text-field body > scanned.jsonl
     """
-    guards = _guards(guard_names, load_policy(policy_file) if policy_file else None)
+    policy = load_policy(policy_file) if policy_file else None
+    guards = _guards(guard_names, policy)
+    context = _context(guards, policy)
     total = _count_lines(input_path)
     source: IO[str] = sys.stdin if input_path == "-" else _open(input_path, "r")
     sink: IO[str] = sys.stdout if output_path == "-" else _open(output_path, "w")
@@ -85,7 +87,14 @@ def scan(
             task = progress.add_task("scan", total=total)
             asyncio.run(
                 _scan_all(
-                    guards, _records(source, text_field, stats), sink, role, stats, progress, task
+                    guards,
+                    _records(source, text_field, stats),
+                    sink,
+                    role,
+                    context,
+                    stats,
+                    progress,
+                    task,
                 )
             )
     finally:
@@ -95,6 +104,22 @@ def scan(
             sink.close()
     summary = f"{stats['flagged']} flagged, {stats['skipped']} bad lines skipped"
     err_console.print(f"scanned {stats['lines']} lines: {summary}")
+
+
+def _context(guards: list[BoundGuard], policy: Policy | None) -> dict[str, Any]:
+    """What guards that need more than the text get: the policy (scope) and a judge model
+    (self_check without its own model: the policy's)."""
+    context: dict[str, Any] = {}
+    if policy is not None:
+        context["policy"] = policy
+    kinds = {g.config.guard for g in guards}
+    if "scope" in kinds and policy is None:
+        raise ConfigError("the scope guard scans against a policy's topics: add --policy FILE")
+    if "self_check" in kinds:
+        from tether.models import load_model
+
+        context["model"] = load_model(policy.model.spec if policy else "embedded")
+    return context
 
 
 def _open(path: str, mode: str) -> IO[str]:
@@ -164,6 +189,7 @@ async def _scan_all(
     records: Iterator[tuple[int, dict[str, Any], str]],
     sink: IO[str],
     role: str,
+    context: dict[str, Any],
     stats: dict[str, int],
     progress: Progress,
     task: Any,
@@ -172,8 +198,12 @@ async def _scan_all(
     outputs = [g for g in guards if g.stage == "output"]
     for _number, record, text in records:
         start = time.perf_counter()
-        verdicts = await run_guards(inputs, text, GuardContext(stage="input", role=role))
-        verdicts += await run_guards(outputs, text, GuardContext(stage="output", role=role))
+        verdicts = await run_guards(
+            inputs, text, GuardContext(stage="input", role=role, metadata=context)
+        )
+        verdicts += await run_guards(
+            outputs, text, GuardContext(stage="output", role=role, metadata=context)
+        )
         latency = (time.perf_counter() - start) * 1000
         top = max(verdicts, key=lambda v: (v.flagged, v.score))
         flagged = any(v.flagged for v in verdicts)
