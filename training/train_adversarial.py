@@ -9,7 +9,6 @@ data and seed, same artifact.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import json
 import math
@@ -22,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _artifacts import write_artifact
 from _logreg import train_sparse_logreg
 from data import LABELS, Item, load_items
 
@@ -222,16 +222,8 @@ def main() -> None:
         exemplars=exemplars.astype(np.float16),
         exemplar_labels=exemplar_labels,
     )
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    ARTIFACT.write_bytes(buffer.getvalue())
-    digest = hashlib.sha256(buffer.getvalue()).hexdigest()[:12]
-    REPORT.write_text(
-        json.dumps(
-            {**meta, "calibration": calibration, "artifact_sha256": digest},
-            indent=1,
-            sort_keys=True,
-        )
-        + "\n"
+    digest = write_artifact(
+        ARTIFACT, REPORT, buffer.getvalue(), {**meta, "calibration": calibration}
     )
     print(
         f"wrote {ARTIFACT.relative_to(ROOT)} ({len(buffer.getvalue()) / 1e6:.2f} MB, sha256 {digest})"

@@ -49,6 +49,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _artifacts import write_artifact
 from _logreg import train_sparse_logreg
 from refusal_synth import generate as refusal_texts
 
@@ -1158,16 +1159,8 @@ def main() -> None:
         mask_keys=np.array([h for h, _ in mask_items], dtype=np.uint64),
         mask_terms=np.array([i for _, i in mask_items], dtype=np.int32),
     )
-    ARTIFACT.parent.mkdir(parents=True, exist_ok=True)
-    ARTIFACT.write_bytes(buffer.getvalue())
-    digest = hashlib.sha256(buffer.getvalue()).hexdigest()[:12]
-    REPORT.write_text(
-        json.dumps(
-            {**meta, "calibration": calibration, "artifact_sha256": digest},
-            indent=1,
-            sort_keys=True,
-        )
-        + "\n"
+    digest = write_artifact(
+        ARTIFACT, REPORT, buffer.getvalue(), {**meta, "calibration": calibration}
     )
     size = len(buffer.getvalue()) / 1e6
     print(f"wrote {ARTIFACT.relative_to(ROOT)} ({size:.2f} MB, sha256 {digest})")

@@ -1750,10 +1750,6 @@ class PiiGuard(_ReplacingGuard):
     category = "pii"
     params: PiiParams
 
-    def __init__(self, params: PiiParams) -> None:
-        super().__init__(params)
-        self.params = params
-
     def find(self, text: str) -> list[PiiMatch]:
         p = self.params
         return find_pii(
@@ -1774,10 +1770,6 @@ class SecretsGuard(_ReplacingGuard):
     name = "secrets"
     category = "secrets"
     params: SecretsParams
-
-    def __init__(self, params: SecretsParams) -> None:
-        super().__init__(params)
-        self.params = params
 
     def find(self, text: str) -> list[PiiMatch]:
         p = self.params
