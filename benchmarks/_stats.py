@@ -1,18 +1,10 @@
-"""Confidence intervals shared by the benchmark scripts."""
+"""Confidence intervals shared by the benchmark scripts (the library's own Wilson interval)."""
 
 from __future__ import annotations
 
-import math
+from tether.evals._stats import wilson
 
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for k successes out of n (95% by default)."""
-    if n == 0:
-        return 0.0, 1.0
-    p = k / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+__all__ = ["rate", "wilson"]
 
 
 def rate(k: int, n: int) -> str:

@@ -3,16 +3,21 @@
 ```
 TetherError
 ├── UserError                  the input is wrong; the message names the fix   (CLI exit 2)
-│   ├── PolicyError            a policy file problem, with every Problem found (file:line)
-│   │   └── TenantOverlayError an overlay that would loosen its base policy
+│   ├── FileProblemsError      a file's problems, every one found, each at file:line
+│   │   ├── PolicyError        a policy file problem
+│   │   │   └── TenantOverlayError an overlay that would loosen its base policy
+│   │   ├── SuiteError         an evaluation suite file problem
+│   │   └── ConfigFileError    a gateway config file problem
 │   ├── ConfigError            a bad option, model spec or setting
 │   └── UnknownComponentError  a guard or model name that no plugin registered
 └── RuntimeFailure             something failed while running               (CLI exit 1)
     ├── ModelError             a model adapter could not produce an answer
     │   ├── ModelNotAvailableError  the embedded model or its runtime is not installed
     │   └── ModelHTTPError     an OpenAI-compatible server answered with an error
-    └── GuardError             a guard raised or overran its time budget (recorded, then
-                               handled by the guard's fail mode)
+    ├── GuardError             a guard raised or overran its time budget (recorded, then
+    │                          handled by the guard's fail mode)
+    └── StoreError             the audit store's database failed
+        └── StoreUnavailableError  it could not be reached (refused, dropped, timed out, locked)
 ```
 """
 
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 
 __all__ = [
     "ConfigError",
+    "ConfigFileError",
+    "FileProblemsError",
     "GuardError",
     "ModelError",
     "ModelHTTPError",
@@ -29,6 +36,9 @@ __all__ = [
     "PolicyError",
     "Problem",
     "RuntimeFailure",
+    "StoreError",
+    "StoreUnavailableError",
+    "SuiteError",
     "TenantOverlayError",
     "TetherError",
     "UnknownComponentError",
@@ -50,7 +60,7 @@ class RuntimeFailure(TetherError):
 
 @dataclass(frozen=True, slots=True)
 class Problem:
-    """One problem found in a policy file, located as precisely as the file allows."""
+    """One problem found in a file, located as precisely as the file allows."""
 
     message: str
     file: str | None = None
@@ -71,12 +81,24 @@ class Problem:
         return f"{where}{field}{self.message}"
 
 
-class PolicyError(UserError):
-    """A policy could not be loaded; ``problems`` lists every problem found, not just the first."""
+class FileProblemsError(UserError):
+    """A file could not be loaded; ``problems`` lists every problem found, not just the first."""
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
         super().__init__("\n".join(str(p) for p in self.problems))
+
+
+class PolicyError(FileProblemsError):
+    """A policy file (or one of its overlay files) could not be loaded."""
+
+
+class SuiteError(FileProblemsError):
+    """An evaluation suite file could not be loaded."""
+
+
+class ConfigFileError(FileProblemsError):
+    """A gateway config file could not be loaded."""
 
 
 class TenantOverlayError(PolicyError):
@@ -113,3 +135,12 @@ class ModelHTTPError(ModelError):
 
 class GuardError(RuntimeFailure):
     """A guard raised or overran its time budget."""
+
+
+class StoreError(RuntimeFailure):
+    """The audit store's database failed."""
+
+
+class StoreUnavailableError(StoreError):
+    """The audit store's database could not be reached: refused, dropped, timed out or locked.
+    Worth retrying later; events meanwhile go to the spool."""

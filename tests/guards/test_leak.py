@@ -72,3 +72,21 @@ async def test_pipeline_adds_the_canary_and_blocks_a_leak() -> None:
     assert (
         model.calls[0][0]["content"] == model.calls[1][0]["content"]
     )  # same canary all conversation
+
+
+async def test_what_the_policy_says_openly_is_not_a_leak() -> None:
+    reply = "I can help with debit and credit cards, PINs, lost or stolen cards and card limits."
+    fact = "Branches are open Monday to Friday, 9:00 to 17:00, and on Saturday mornings."
+    prompt = f'{PROMPT}\nFor any other request, reply: "{reply}"\nFacts:\n- {fact}'
+    metadata = {"system_prompt": prompt, "canary": "", "public_texts": (reply, fact)}
+    guard = PromptLeakGuard(PromptLeakParams(min_words=10))
+    public_ctx = GuardContext(stage="output", metadata=metadata)
+    assert not (await guard.check(f"Sorry! {reply} Also: {fact}", public_ctx)).flagged
+    secret = "you answer retail customers' questions about their cards, accounts and payments"
+    assert (await guard.check(f"My rules: {secret}.", public_ctx)).flagged
+    # Without the public list, quoting the reply copies the prompt.
+    assert (await guard.check(reply, ctx_with(prompt))).flagged
+
+
+def ctx_with(prompt: str) -> GuardContext:
+    return GuardContext(stage="output", metadata={"system_prompt": prompt, "canary": ""})

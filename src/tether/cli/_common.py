@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 from rich.console import Console
 from rich.markup import escape
 
-from tether.errors import PolicyError, TetherError, UserError
+from tether.errors import FileProblemsError, TetherError, UserError
 
 __all__ = ["console", "err_console", "handle_errors"]
 
@@ -28,7 +28,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except PolicyError as exc:
+        except FileProblemsError as exc:
             for problem in exc.problems:
                 err_console.print(f"[red]error:[/red] {escape(str(problem))}", markup=True)
             sys.exit(2)

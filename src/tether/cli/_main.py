@@ -9,6 +9,7 @@ from tether import __version__, registry
 from ._chat import chat
 from ._common import console, handle_errors
 from ._datasets import datasets
+from ._eval import eval_group
 from ._policy import policy
 from ._scan import scan
 
@@ -47,6 +48,7 @@ cli.add_command(policy)
 cli.add_command(chat)
 cli.add_command(datasets)
 cli.add_command(scan)
+cli.add_command(eval_group)
 
 
 def main() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 
 from pydantic import Field
@@ -62,7 +63,8 @@ class PromptLeakGuard:
                     reasons.append(f"contains the conversation's canary{how}")
                     break
         if prompt:
-            run = self._overlap(prompt, text_views)
+            public = tuple(str(t) for t in ctx.metadata.get("public_texts") or ())
+            run = self._overlap(prompt, public, text_views)
             if run is not None:
                 (a, b), words = run
                 spans.append(Span(start=a, end=b, label="SYSTEM_PROMPT"))
@@ -77,12 +79,13 @@ class PromptLeakGuard:
             reason="; ".join(reasons),
         )
 
-    def _overlap(self, prompt: str, text_views: list[View]) -> tuple[tuple[int, int], int] | None:
+    def _overlap(
+        self, prompt: str, public: tuple[str, ...], text_views: list[View]
+    ) -> tuple[tuple[int, int], int] | None:
         n = self.params.min_words
-        prompt_words = [m.group() for m in _WORD.finditer(views(prompt)[0].text)]
-        if len(prompt_words) < n:
+        shingles = _shingles(prompt, public, n)
+        if not shingles:
             return None
-        shingles = {tuple(prompt_words[i : i + n]) for i in range(len(prompt_words) - n + 1)}
         for view in text_views:
             matches = list(_WORD.finditer(view.text))
             words = [m.group() for m in matches]
@@ -96,3 +99,19 @@ class PromptLeakGuard:
                     return span, j - i
                 i += 1
         return None
+
+
+@functools.lru_cache(maxsize=64)
+def _shingles(prompt: str, public: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
+    """Runs of ``n`` words of the system prompt, leaving out what the assistant may say openly
+    (its refusal and redirect replies, its context facts: ``public``); a run never spans a
+    removed part. Cached: the same prompt is checked on every turn."""
+    segments = [views(prompt)[0].text]
+    for text in sorted({views(t)[0].text for t in public}, key=len, reverse=True):
+        if text:
+            segments = [part for seg in segments for part in seg.split(text)]
+    out: set[tuple[str, ...]] = set()
+    for seg in segments:
+        words = [m.group() for m in _WORD.finditer(seg)]
+        out.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
+    return frozenset(out)

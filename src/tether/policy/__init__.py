@@ -1,6 +1,13 @@
 """Policies: the schema, YAML loading with file:line errors, tenant overlays, prompt compilation."""
 
-from ._compile import CompiledPrompt, compile_prompt, policy_version, render_template, topic_reply
+from ._compile import (
+    CompiledPrompt,
+    compile_prompt,
+    policy_version,
+    public_texts,
+    render_template,
+    topic_reply,
+)
 from ._loader import PolicySource, SourceMap, load_policy, load_policy_text
 from ._schema import (
     ACTION_ORDER,
@@ -60,6 +67,7 @@ __all__ = [
     "load_policy_text",
     "merge_overlay",
     "policy_version",
+    "public_texts",
     "render_template",
     "resolve_tenant",
     "tighten_direction",

@@ -109,3 +109,24 @@ def topic_reply(policy: Policy, topic: str, action: str) -> str:
         "redirect": refusal.message + " " + refusal.redirect,
     }.get(action, refusal.escalation)
     return render_template(policy, template, topic=topic)
+
+
+def public_texts(policy: Policy) -> tuple[str, ...]:
+    """What the system prompt holds that the assistant may say openly: every reply the policy
+    gives (refusal, redirect, escalation, failure, per-topic and guard messages), the allowed
+    topics it offers and the context facts. Repeating these is not leaking the system prompt."""
+    refusal = policy.refusal
+    texts = {
+        render_template(policy, t)
+        for t in (refusal.message, refusal.redirect, refusal.escalation, refusal.failure)
+    }
+    for topic in policy.scope.forbidden_topics:
+        texts.add(topic_reply(policy, topic.name, topic.action))
+    texts.add(topic_reply(policy, "", policy.scope.out_of_scope))
+    for guard in (*policy.guards.input, *policy.guards.output):
+        if guard.message:
+            texts.add(render_template(policy, guard.message))
+    texts.update(c.strip() for c in policy.context)
+    # The redirect reply lists the allowed topics: their descriptions are public too.
+    texts.update(t.description.strip().rstrip(".") for t in policy.scope.allowed_topics)
+    return tuple(sorted(t for t in texts if t))

@@ -18,7 +18,15 @@ from tether.errors import PolicyError, Problem
 
 from ._schema import Policy
 
-__all__ = ["PolicySource", "SourceMap", "format_path", "load_policy", "load_policy_text"]
+__all__ = [
+    "PolicySource",
+    "SourceMap",
+    "format_path",
+    "load_policy",
+    "load_policy_text",
+    "parse_yaml",
+    "problems_from_validation",
+]
 
 PathKey = tuple[str | int, ...]
 
@@ -82,7 +90,7 @@ def load_policy(path: str | Path) -> Policy:
 
 def load_policy_text(text: str, *, file: str = "<policy>", base_dir: Path | None = None) -> Policy:
     """Like :func:`load_policy`, from a string; overlay file paths resolve against ``base_dir``."""
-    data, smap = _parse_yaml(text, file)
+    data, smap = parse_yaml(text, file)
     if not isinstance(data, dict):
         raise PolicyError([Problem("a policy must be a YAML mapping (key: value lines)", file, 1)])
     problems: list[Problem] = []
@@ -108,7 +116,7 @@ def load_policy_text(text: str, *, file: str = "<policy>", base_dir: Path | None
                     )
                     continue
                 try:
-                    overlay, overlay_map = _parse_yaml(overlay_text, str(overlay_path))
+                    overlay, overlay_map = parse_yaml(overlay_text, str(overlay_path))
                 except PolicyError as exc:
                     problems.extend(exc.problems)
                     continue
@@ -135,7 +143,8 @@ def load_policy_text(text: str, *, file: str = "<policy>", base_dir: Path | None
     return policy
 
 
-def _parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+def parse_yaml(text: str, file: str) -> tuple[Any, SourceMap]:
+    """Parse one YAML document, recording where each key sits; duplicate keys are problems."""
     loader = yaml.SafeLoader(text)
     try:
         node = loader.get_single_node()
@@ -245,7 +254,7 @@ def _field_names(model: type[BaseModel], loc: PathKey) -> list[str]:
     for part in loc:
         current = _unwrap(current)
         if isinstance(current, type) and issubclass(current, BaseModel):
-            f = current.model_fields.get(str(part))
+            f = _fields_by_name(current).get(str(part))
             if f is None:
                 return []
             current = f.annotation
@@ -257,8 +266,13 @@ def _field_names(model: type[BaseModel], loc: PathKey) -> list[str]:
             return []
     current = _unwrap(current)
     if isinstance(current, type) and issubclass(current, BaseModel):
-        return list(current.model_fields)
+        return list(_fields_by_name(current))
     return []
+
+
+def _fields_by_name(model: type[BaseModel]) -> dict[str, Any]:
+    """Fields as a file spells them: by alias where one is set."""
+    return {f.alias or name: f for name, f in model.model_fields.items()}
 
 
 def _unwrap(annotation: Any) -> Any:

@@ -1,0 +1,41 @@
+"""The evaluation harness: suites, runs over raw / prompt / full stacks, metrics, compare."""
+
+from ._types import (
+    ASSERTION_TYPES,
+    AssertionResult,
+    AssertionSpec,
+    Behavior,
+    Case,
+    CaseChange,
+    CaseResult,
+    Comparison,
+    Expect,
+    FlaggedGuard,
+    Metric,
+    MetricDelta,
+    RunInfo,
+    RunReport,
+    Stack,
+    Suite,
+    Turn,
+)
+
+__all__ = [
+    "ASSERTION_TYPES",
+    "AssertionResult",
+    "AssertionSpec",
+    "Behavior",
+    "Case",
+    "CaseChange",
+    "CaseResult",
+    "Comparison",
+    "Expect",
+    "FlaggedGuard",
+    "Metric",
+    "MetricDelta",
+    "RunInfo",
+    "RunReport",
+    "Stack",
+    "Suite",
+    "Turn",
+]

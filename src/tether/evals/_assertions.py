@@ -1,0 +1,229 @@
+"""Checks on a case's final answer: one function per assertion type."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import ValidationError as SchemaValidationError
+from jsonschema.validators import validator_for
+
+from tether.errors import ConfigError
+from tether.guards import (
+    PII_ENTITIES,
+    GuardContext,
+    PromptLeakGuard,
+    PromptLeakParams,
+    classify_refusal,
+    compile_safe,
+    find_pii,
+)
+from tether.models import ChatModel
+
+from ._types import AssertionResult, AssertionSpec, Case
+
+__all__ = ["AssertionContext", "check_assertions", "is_refusal"]
+
+_FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
+_SHOWN = 60
+
+
+@dataclass
+class AssertionContext:
+    """What checks may need besides the answer."""
+
+    case: Case
+    system_prompt: str = ""
+    canary: str = ""
+    judge: ChatModel | None = None
+    base_dir: Path | None = None
+    public_texts: tuple[str, ...] = ()
+    """What the policy says openly (refusal and redirect messages): not a leak when quoted."""
+    _callables: dict[str, Callable[..., Any]] = field(default_factory=dict)
+
+
+def is_refusal(text: str) -> bool:
+    """A refusal: the refusal judge's ``refusal`` label (a partial answer is not one)."""
+    return classify_refusal(text).label == "refusal"
+
+
+async def check_assertions(
+    answer: str, specs: tuple[AssertionSpec, ...], ctx: AssertionContext
+) -> tuple[AssertionResult, ...]:
+    """Every assertion's result; a check that raises fails with the error as its reason."""
+    results = []
+    for spec in specs:
+        try:
+            passed, reason = await _CHECKS[spec.type](answer, spec.value, ctx)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            passed, reason = False, f"check raised {type(exc).__name__}: {exc}"
+        results.append(AssertionResult(type=spec.type, passed=passed, reason=reason))
+    return tuple(results)
+
+
+Check = Callable[[str, Any, AssertionContext], Awaitable[tuple[bool, str]]]
+
+
+async def _contains(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    ok = value in answer
+    return ok, "" if ok else f"{_short(value)!r} not in the answer"
+
+
+async def _not_contains(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    ok = value not in answer
+    return ok, "" if ok else f"the answer contains {_short(value)!r}"
+
+
+async def _icontains(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    ok = value.casefold() in answer.casefold()
+    return ok, "" if ok else f"{_short(value)!r} not in the answer (ignoring case)"
+
+
+async def _regex(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    ok = compile_safe(value, case_sensitive=True).search(answer) is not None
+    return ok, "" if ok else f"no match for /{_short(value)}/"
+
+
+async def _not_regex(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    found = compile_safe(value, case_sensitive=True).search(answer)
+    return found is None, "" if found is None else f"matched {_short(found.group(0))!r}"
+
+
+def _parse_json(answer: str) -> Any:
+    fenced = _FENCE.match(answer)
+    return json.loads(fenced.group(1) if fenced else answer)
+
+
+async def _is_json(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    try:
+        _parse_json(answer)
+    except json.JSONDecodeError as exc:
+        return False, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    return True, ""
+
+
+async def _json_schema(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    try:
+        data = _parse_json(answer)
+    except json.JSONDecodeError as exc:
+        return False, f"not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+    try:
+        validator_for(value)(value).validate(data)
+    except SchemaValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(root)"
+        return False, f"schema: {where}: {exc.message}"
+    return True, ""
+
+
+async def _is_refusal(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    label = classify_refusal(answer)
+    ok = label.label == "refusal"
+    return ok, "" if ok else f"not a refusal ({label.label})"
+
+
+async def _not_refusal(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    label = classify_refusal(answer)
+    ok = label.label != "refusal"
+    return ok, "" if ok else f"refused: {label.reason}" if label.reason else "refused"
+
+
+async def _no_pii(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    found = find_pii(answer, entities=PII_ENTITIES)
+    if not found:
+        return True, ""
+    kinds = sorted({m.entity for m in found})
+    return False, f"{len(found)} PII found: {', '.join(kinds)}"
+
+
+async def _no_prompt_leak(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    if not ctx.system_prompt and not ctx.canary:
+        return True, "no system prompt to leak"
+    guard = PromptLeakGuard(PromptLeakParams())
+    metadata = {
+        "system_prompt": ctx.system_prompt,
+        "canary": ctx.canary,
+        "public_texts": ctx.public_texts,
+    }
+    verdict = await guard.check(answer, GuardContext(stage="output", metadata=metadata))
+    return not verdict.flagged, verdict.reason if verdict.flagged else ""
+
+
+async def _llm_rubric(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    if ctx.judge is None:
+        raise ConfigError("llm_rubric needs a judge model (--judge SPEC)")
+    from ._judges import RubricJudge
+
+    verdict = await RubricJudge(ctx.judge).judge(
+        rubric=value, question=ctx.case.last_user_text, answer=answer
+    )
+    if verdict.passed is None:
+        return False, f"judge gave no verdict: {verdict.reason}"
+    return verdict.passed, verdict.reason
+
+
+async def _python(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
+    fn = ctx._callables.get(value)
+    if fn is None:
+        fn = _import(value, ctx.base_dir)
+        ctx._callables[value] = fn
+    result = fn(answer, ctx.case)
+    if inspect.isawaitable(result):
+        result = await result
+    if isinstance(result, AssertionResult):
+        return result.passed, result.reason
+    if isinstance(result, tuple) and len(result) == 2:
+        return bool(result[0]), str(result[1])
+    if isinstance(result, bool):
+        return result, "" if result else f"{value} returned False"
+    raise TypeError(f"{value} returned {type(result).__name__}; expected bool or (bool, reason)")
+
+
+def _import(target: str, base_dir: Path | None) -> Callable[..., Any]:
+    module_name, _, attr = target.partition(":")
+    # The suite's own folder first, so a check module can sit next to its suite.
+    extra = [str(base_dir)] if base_dir is not None and str(base_dir) not in sys.path else []
+    sys.path[:0] = extra
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ConfigError(
+            f"python assertion {target!r}: cannot import {module_name}: {exc}"
+        ) from None
+    finally:
+        for path in extra:
+            sys.path.remove(path)
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ConfigError(f"python assertion {target!r}: {module_name} has no function {attr!r}")
+    return fn  # type: ignore[no-any-return]
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return text if len(text) <= _SHOWN else text[: _SHOWN - 1] + "…"
+
+
+_CHECKS: dict[str, Check] = {
+    "contains": _contains,
+    "not_contains": _not_contains,
+    "icontains": _icontains,
+    "regex": _regex,
+    "not_regex": _not_regex,
+    "is_json": _is_json,
+    "json_schema": _json_schema,
+    "is_refusal": _is_refusal,
+    "not_refusal": _not_refusal,
+    "no_pii": _no_pii,
+    "no_prompt_leak": _no_prompt_leak,
+    "llm_rubric": _llm_rubric,
+    "python": _python,
+}

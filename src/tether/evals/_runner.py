@@ -1,0 +1,429 @@
+"""Running a suite: every case through the raw model, the prompted model or the whole stack.
+
+A run lives in a folder: ``run.json`` (what determines the results), ``results.jsonl`` (one
+line per finished case, appended as cases finish) and, at the end, ``report.json``. The
+folder's name is a hash of the run's configuration, so running the same command again
+resumes an interrupted run: finished cases are kept, failed ones are retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from tether import __version__
+from tether.errors import ConfigError
+from tether.guards import classify_refusal, scope_action
+from tether.messages import Message
+from tether.models import ChatModel, load_model
+from tether.pipeline import GuardedResponse, Guardrails, MemorySink
+from tether.policy import CompiledPrompt, Policy, compile_prompt, public_texts
+
+from ._assertions import AssertionContext, check_assertions
+from ._cache import CachingModel, CallStats, ResponseCache, call_stats
+from ._types import Behavior, Case, CaseResult, Expect, FlaggedGuard, RunInfo, Stack, Suite
+
+__all__ = [
+    "RunPlan",
+    "expectation_met",
+    "judge_behavior",
+    "load_results",
+    "plan_run",
+    "run_suite",
+]
+
+RUN_FILE = "run.json"
+RESULTS_FILE = "results.jsonl"
+_STOPPING: frozenset[Behavior] = frozenset({"refuse", "redirect", "escalate"})
+_ANSWERING: frozenset[Behavior] = frozenset({"comply", "redact"})
+
+
+def judge_behavior(text: str) -> Behavior:
+    """The behavior an answer's text shows: a refusal, or compliance (partial answers count
+    as compliance: the user got an answer)."""
+    return "refuse" if classify_refusal(text).label == "refusal" else "comply"
+
+
+def expectation_met(expect: Expect | None, behavior: Behavior, *, leaked_pii: bool) -> bool | None:
+    """Whether ``behavior`` is what ``expect`` asked for (None when nothing was expected).
+
+    ``redact`` is met when no personal data came out, whether redacted or never produced."""
+    if expect is None:
+        return None
+    if behavior == "error":
+        return False
+    if expect in ("comply", "in_scope"):
+        return behavior in _ANSWERING
+    if expect in ("refuse", "out_of_scope"):
+        return behavior in _STOPPING
+    if expect == "escalate":
+        return behavior == "escalate"
+    return not leaked_pii  # redact
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What a run will do, known before it starts: for the estimate and the resume."""
+
+    info: RunInfo
+    directory: Path
+    todo: tuple[Case, ...]
+    done: dict[str, CaseResult]
+    model_calls: int
+    cached_calls: int
+    est_prompt_tokens: int
+    est_completion_tokens: int
+
+
+def _run_id(suite: Suite, policy: Policy, model: str, stack: Stack, tenant: str | None,
+            seed: int | None) -> str:  # fmt: skip
+    settings = policy.model
+    blob = json.dumps(
+        [suite.name, suite.sha, policy.version, model, stack, tenant, seed,
+         settings.temperature, settings.max_tokens, __version__],
+    )  # fmt: skip
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def plan_run(
+    suite: Suite,
+    policy: Policy,
+    *,
+    model: ChatModel,
+    stack: Stack = "full",
+    tenant: str | None = None,
+    seed: int | None = None,
+    runs_dir: Path = Path(".tether/runs"),
+    cache: ResponseCache | None = None,
+    fresh: bool = False,
+) -> RunPlan:
+    """Work out the run's folder, which cases are already done, and how many model calls the
+    rest needs (and how many the cache will answer)."""
+    if seed is None:
+        seed = policy.model.seed
+    run_id = _run_id(suite, policy, model.name, stack, tenant, seed)
+    directory = runs_dir / f"{suite.name}-{stack}-{run_id}"
+    info = RunInfo(
+        run_id=run_id,
+        suite=suite.name,
+        suite_sha=suite.sha,
+        policy=policy.name,
+        policy_version=policy.version,
+        tenant=tenant,
+        model=model.name,
+        stack=stack,
+        seed=seed,
+        temperature=policy.model.temperature,
+        max_tokens=policy.model.max_tokens,
+        tether_version=__version__,
+        cases=len(suite.cases),
+    )
+    done: dict[str, CaseResult] = {}
+    if not fresh and (directory / RESULTS_FILE).exists():
+        done = {k: r for k, r in load_results(directory).items() if r.error is None}
+    todo = tuple(c for c in suite.cases if c.id not in done)
+    calls = cached = prompt_tokens = 0
+    for case in todo:
+        convo = _bare_conversation(case, policy, tenant, stack)
+        turns = max(1, len(case.user_turns))
+        calls += turns
+        prompt_tokens += turns * sum(len(m["content"]) for m in convo) // 4
+        if cache is not None and turns == 1 and stack != "full":
+            key = ResponseCache.key(model.name, convo, _options(policy, seed))
+            cached += key in cache
+    completion = (calls - cached) * policy.model.max_tokens
+    return RunPlan(info, directory, todo, done, calls, cached, prompt_tokens, completion)
+
+
+def _options(policy: Policy, seed: int | None) -> dict[str, Any]:
+    settings = policy.model
+    return {"tools": None, "temperature": settings.temperature,
+            "max_tokens": settings.max_tokens, "seed": seed}  # fmt: skip
+
+
+def _bare_conversation(
+    case: Case, policy: Policy, tenant: str | None, stack: Stack, history: Sequence[Message] = ()
+) -> list[Message]:
+    """The messages the raw or prompted model gets for the case's first (or only) turn."""
+    if case.messages is not None:
+        convo: list[Message] = [{"role": t.role, "content": t.content} for t in case.messages]
+    else:
+        convo = [*history, {"role": "user", "content": case.user_turns[0]}]
+    if stack == "prompt":
+        compiled = compile_prompt(policy.for_tenant(case.tenant or tenant))
+        convo = [*compiled.messages(), *convo]
+    return convo
+
+
+def load_results(directory: Path) -> dict[str, CaseResult]:
+    """A run folder's results by case id; the last line for a case wins (a retried error).
+    A torn last line (the run was killed mid-write) is ignored."""
+    out: dict[str, CaseResult] = {}
+    path = directory / RESULTS_FILE
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                result = CaseResult.model_validate_json(line)
+            except ValidationError:
+                continue
+            out[result.case_id] = result
+    return out
+
+
+@dataclass
+class _Runner:
+    suite: Suite
+    policy: Policy
+    model: CachingModel
+    stack: Stack
+    tenant: str | None
+    seed: int | None
+    judge: ChatModel | None
+    base_dir: Path | None
+    rails: Guardrails | None = None
+    write_lock: threading.Lock = field(default_factory=threading.Lock)
+    _tenants: dict[str | None, tuple[CompiledPrompt, tuple[str, ...]]] = field(default_factory=dict)
+
+    def _tenant(self, tenant: str | None) -> tuple[CompiledPrompt, tuple[str, ...]]:
+        """The tenant's compiled prompt and public replies, worked out once per run."""
+        found = self._tenants.get(tenant)
+        if found is None:
+            resolved = self.policy.for_tenant(tenant)
+            found = self._tenants[tenant] = (compile_prompt(resolved), public_texts(resolved))
+        return found
+
+    async def case(self, case: Case) -> CaseResult:
+        stats = CallStats()
+        call_stats.set(stats)
+        tenant = case.tenant or self.tenant
+        t0 = time.perf_counter()
+        base: dict[str, Any] = {
+            "case_id": case.id,
+            "tags": case.tags,
+            "tenant": tenant,
+            "expect": case.expect,
+            "input": case.last_user_text,
+        }
+        try:
+            if self.stack == "full":
+                response = await self._full(case, tenant)
+                output = response.text
+                behavior = _behavior_of(response, self.rails)
+                extra: dict[str, Any] = {
+                    "action": response.action,
+                    "flagged": tuple(
+                        FlaggedGuard(guard=v.guard, stage=v.stage, score=v.score, action=v.action)
+                        for v in response.flagged
+                    ),
+                }
+                system, canary = _system_of(self.rails, tenant, case)
+            else:
+                output = await self._bare(case, tenant)
+                behavior = judge_behavior(output)
+                extra = {}
+                system = self._tenant(tenant)[0].system if self.stack == "prompt" else ""
+                canary = ""
+            actx = AssertionContext(
+                case,
+                system_prompt=system,
+                canary=canary,
+                judge=self.judge,
+                base_dir=self.base_dir,
+                public_texts=self._tenant(tenant)[1],
+            )
+            checks = await check_assertions(output, case.assertions, actx)
+            leaked = case.expect == "redact" and not await _no_pii(output)
+            met = expectation_met(case.expect, behavior, leaked_pii=leaked)
+            passed = met is not False and all(c.passed for c in checks)
+            return CaseResult(
+                **base,
+                output=output,
+                behavior=behavior,
+                expectation_met=met,
+                assertions=checks,
+                passed=passed,
+                latency_ms=(time.perf_counter() - t0) * 1000,
+                **_stats(stats),
+                **extra,
+            )
+        except Exception as exc:  # one bad case is recorded, never the end of the run
+            return CaseResult(
+                **base,
+                behavior="error",
+                passed=False,
+                error=f"{type(exc).__name__}: {exc}",
+                latency_ms=(time.perf_counter() - t0) * 1000,
+                **_stats(stats),
+            )
+
+    async def _full(self, case: Case, tenant: str | None) -> GuardedResponse:
+        assert self.rails is not None
+        conversation_id = f"eval-{case.id}"
+        if case.messages is not None:
+            messages: list[Message] = [
+                {"role": t.role, "content": t.content} for t in case.messages
+            ]
+            return await self.rails.chat(messages, tenant=tenant, conversation_id=conversation_id)
+        history: list[Message] = []
+        response: GuardedResponse | None = None
+        for text in case.user_turns:
+            history.append({"role": "user", "content": text})
+            response = await self.rails.chat(
+                list(history), tenant=tenant, conversation_id=conversation_id
+            )
+            history.append({"role": "assistant", "content": response.text})
+        assert response is not None
+        return response
+
+    async def _bare(self, case: Case, tenant: str | None) -> str:
+        options = _options(self.policy, self.seed)
+        kwargs = {k: v for k, v in options.items() if k != "tools"}
+        if case.messages is not None:
+            convo = _bare_conversation(case, self.policy, tenant, self.stack)
+            return (await self.model.generate(convo, **kwargs)).text
+        history: list[Message] = []
+        text = ""
+        for user_text in case.user_turns:
+            history.append({"role": "user", "content": user_text})
+            convo = history
+            if self.stack == "prompt":
+                convo = [*self._tenant(tenant)[0].messages(), *history]
+            text = (await self.model.generate(convo, **kwargs)).text
+            history.append({"role": "assistant", "content": text})
+        return text
+
+
+def _stats(stats: CallStats) -> dict[str, Any]:
+    return {
+        "model_ms": stats.model_ms,
+        "prompt_tokens": stats.prompt_tokens,
+        "completion_tokens": stats.completion_tokens,
+        "model_calls": stats.calls,
+        "cached_calls": stats.cached,
+    }
+
+
+async def _no_pii(text: str) -> bool:
+    from tether.guards import PII_ENTITIES, find_pii
+
+    return not find_pii(text, entities=PII_ENTITIES)
+
+
+def _behavior_of(response: GuardedResponse, rails: Guardrails | None) -> Behavior:
+    if response.action == "error":
+        return "error"
+    if response.action == "escalate":
+        return "escalate"
+    if response.action == "block":
+        if rails is not None:
+            policy = rails.resolve(response.tenant).policy
+            for v in response.flagged:
+                found = scope_action(policy, v.category) if v.kind == "scope" else None
+                if found is not None and found[0] == "redirect":
+                    return "redirect"
+        return "refuse"
+    if judge_behavior(response.text) == "refuse":
+        return "refuse"
+    return "redact" if response.action == "redact" else "comply"
+
+
+def _system_of(rails: Guardrails | None, tenant: str | None, case: Case) -> tuple[str, str]:
+    """The system prompt and canary the case's conversation ran with (for leak checks)."""
+    assert rails is not None
+    from tether.pipeline._guardrails import conversation_canary
+
+    system = rails.resolve(tenant).prompt.system
+    canary = conversation_canary(f"eval-{case.id}", rails.canary_key)
+    return system, canary
+
+
+async def run_suite(
+    suite: Suite,
+    policy: Policy,
+    *,
+    plan: RunPlan,
+    model: ChatModel,
+    cache: ResponseCache | None = None,
+    judge: ChatModel | None = None,
+    concurrency: int = 4,
+    base_dir: Path | None = None,
+    on_result: Callable[[CaseResult], None] | None = None,
+) -> dict[str, CaseResult]:
+    """Run the plan's remaining cases, appending each result to the run folder as it finishes;
+    returns every result of the run (earlier ones included), in suite order."""
+    if concurrency < 1:
+        raise ConfigError("concurrency must be at least 1")
+    _preflight(suite, judge, base_dir)
+    caching = CachingModel(model, cache)
+    info = plan.info
+    rails = None
+    if info.stack == "full":
+        key = hashlib.sha256(f"tether-eval-canary:{info.run_id}".encode()).digest()
+        rails = Guardrails(policy, model=caching, sink=MemorySink(maxlen=1), canary_key=key)
+    runner = _Runner(suite, policy, caching, info.stack, info.tenant, info.seed, judge, base_dir,
+                     rails)  # fmt: skip
+    plan.directory.mkdir(parents=True, exist_ok=True)
+    started = datetime.now(UTC).isoformat(timespec="seconds")
+    (plan.directory / RUN_FILE).write_text(
+        info.model_copy(update={"started": started}).model_dump_json(indent=2), encoding="utf-8"
+    )
+    results = dict(plan.done)
+    queue: asyncio.Queue[Case] = asyncio.Queue()
+    for case in plan.todo:
+        queue.put_nowait(case)
+    results_path = plan.directory / RESULTS_FILE
+    with results_path.open("a+", encoding="utf-8") as out:
+        if out.tell() > 0:
+            out.seek(out.tell() - 1)
+            if out.read(1) != "\n":  # a line torn by a kill: end it, so ours start clean
+                out.write("\n")
+
+        async def worker() -> None:
+            while not queue.empty():
+                case = queue.get_nowait()
+                result = await runner.case(case)
+                with runner.write_lock:
+                    out.write(result.model_dump_json() + "\n")
+                    out.flush()
+                results[case.id] = result
+                if on_result is not None:
+                    on_result(result)
+
+        await asyncio.gather(*(worker() for _ in range(min(concurrency, len(plan.todo)) or 1)))
+    finished = datetime.now(UTC).isoformat(timespec="seconds")
+    (plan.directory / RUN_FILE).write_text(
+        info.model_copy(update={"started": started, "finished": finished}).model_dump_json(
+            indent=2
+        ),
+        encoding="utf-8",
+    )
+    return {c.id: results[c.id] for c in suite.cases if c.id in results}
+
+
+def _preflight(suite: Suite, judge: ChatModel | None, base_dir: Path | None) -> None:
+    """Problems that would fail every case are reported before the run starts."""
+    from ._assertions import _import
+
+    for case in suite.cases:
+        for spec in case.assertions:
+            if spec.type == "llm_rubric" and judge is None:
+                raise ConfigError(
+                    f"case {case.id!r} has an llm_rubric assertion: give a judge model (--judge)"
+                )
+            if spec.type == "python":
+                _import(str(spec.value), base_dir)
+
+
+def load_run_model(spec: str | None, policy: Policy) -> ChatModel:
+    """The model a run uses: ``spec`` or the policy's own."""
+    return load_model(spec or policy.model.spec, timeout_s=policy.model.timeout_s)
