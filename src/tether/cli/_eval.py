@@ -56,6 +56,7 @@ def generate(policy_file: Path, tenant: str | None, name: str | None, output: Pa
     if output is None:
         sys.stdout.write(text)
     else:
+        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text, encoding="utf-8")
         err_console.print(f"wrote {len(suite.cases)} cases to {output}")
 
@@ -75,8 +76,13 @@ def generate(policy_file: Path, tenant: str | None, name: str | None, output: Pa
 @click.option("--concurrency", "-j", default=4, show_default=True, type=click.IntRange(1, 64))
 @click.option("--seed", type=int, help="Sampling seed (default: the policy's model.seed).")
 @click.option(
-    "--runs-dir", default=".tether/runs", show_default=True, type=click.Path(path_type=Path)
+    "--runs-dir",
+    default=".tether/runs",
+    show_default=True,
+    type=click.Path(path_type=Path),
+    help="Where run folders go, each named after a hash of its configuration.",
 )
+@click.option("--out", type=click.Path(path_type=Path), help="This run's folder, instead.")
 @click.option("--cache", "cache_path", type=click.Path(path_type=Path),
               help=f"Response cache (default: {default_cache_path()}).")  # fmt: skip
 @click.option("--no-cache", is_flag=True, help="Always call the model.")
@@ -94,6 +100,7 @@ def run(
     concurrency: int,
     seed: int | None,
     runs_dir: Path,
+    out: Path | None,
     cache_path: Path | None,
     no_cache: bool,
     fresh: bool,
@@ -111,7 +118,7 @@ def run(
     judge = load_run_model(judge_spec, policy) if judge_spec else None
     cache = None if no_cache else ResponseCache(cache_path or default_cache_path())
     plan = plan_run(suite, policy, model=model, stack=stack, tenant=tenant, seed=seed,  # type: ignore[arg-type]
-                    runs_dir=runs_dir, cache=cache, fresh=fresh)  # fmt: skip
+                    runs_dir=runs_dir, cache=cache, fresh=fresh, out=out)  # fmt: skip
     err_console.print(_estimate(plan.info.stack, len(suite.cases), plan, price))
     progress = Progress(
         TextColumn("[bold]{task.description}"),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -29,7 +30,7 @@ from tether.models import ChatModel
 
 from ._types import AssertionResult, AssertionSpec, Case
 
-__all__ = ["AssertionContext", "check_assertions", "is_refusal"]
+__all__ = ["AssertionContext", "check_assertions", "is_refusal", "refusal_label"]
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 _SHOWN = 60
@@ -49,9 +50,16 @@ class AssertionContext:
     _callables: dict[str, Callable[..., Any]] = field(default_factory=dict)
 
 
+@functools.lru_cache(maxsize=8192)
+def refusal_label(text: str) -> str:
+    """The refusal judge's label for ``text`` (cached: a run asks about each answer twice,
+    for its behavior and for refusal assertions, and answers repeat across stacks)."""
+    return classify_refusal(text).label
+
+
 def is_refusal(text: str) -> bool:
     """A refusal: the refusal judge's ``refusal`` label (a partial answer is not one)."""
-    return classify_refusal(text).label == "refusal"
+    return refusal_label(text) == "refusal"
 
 
 async def check_assertions(
@@ -125,15 +133,15 @@ async def _json_schema(answer: str, value: Any, ctx: AssertionContext) -> tuple[
 
 
 async def _is_refusal(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
-    label = classify_refusal(answer)
-    ok = label.label == "refusal"
-    return ok, "" if ok else f"not a refusal ({label.label})"
+    label = refusal_label(answer)
+    ok = label == "refusal"
+    return ok, "" if ok else f"not a refusal ({label})"
 
 
 async def _not_refusal(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:
-    label = classify_refusal(answer)
-    ok = label.label != "refusal"
-    return ok, "" if ok else f"refused: {label.reason}" if label.reason else "refused"
+    if refusal_label(answer) != "refusal":
+        return True, ""
+    return False, f"refused: {classify_refusal(answer).reason}"
 
 
 async def _no_pii(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:

@@ -23,13 +23,13 @@ from pydantic import ValidationError
 
 from tether import __version__
 from tether.errors import ConfigError
-from tether.guards import classify_refusal, scope_action
+from tether.guards import scope_action
 from tether.messages import Message
 from tether.models import ChatModel, load_model
 from tether.pipeline import GuardedResponse, Guardrails, MemorySink
 from tether.policy import CompiledPrompt, Policy, compile_prompt, public_texts
 
-from ._assertions import AssertionContext, check_assertions
+from ._assertions import AssertionContext, check_assertions, refusal_label
 from ._cache import CachingModel, CallStats, ResponseCache, call_stats
 from ._types import Behavior, Case, CaseResult, Expect, FlaggedGuard, RunInfo, Stack, Suite
 
@@ -51,7 +51,7 @@ _ANSWERING: frozenset[Behavior] = frozenset({"comply", "redact"})
 def judge_behavior(text: str) -> Behavior:
     """The behavior an answer's text shows: a refusal, or compliance (partial answers count
     as compliance: the user got an answer)."""
-    return "refuse" if classify_refusal(text).label == "refusal" else "comply"
+    return "refuse" if refusal_label(text) == "refusal" else "comply"
 
 
 def expectation_met(expect: Expect | None, behavior: Behavior, *, leaked_pii: bool) -> bool | None:
@@ -106,13 +106,25 @@ def plan_run(
     runs_dir: Path = Path(".tether/runs"),
     cache: ResponseCache | None = None,
     fresh: bool = False,
+    out: Path | None = None,
 ) -> RunPlan:
-    """Work out the run's folder, which cases are already done, and how many model calls the
-    rest needs (and how many the cache will answer)."""
+    """Work out the run's folder (``out``, or one named by the configuration's hash under
+    ``runs_dir``), which cases are already done, and how many model calls the rest needs
+    (and how many the cache will answer)."""
     if seed is None:
         seed = policy.model.seed
     run_id = _run_id(suite, policy, model.name, stack, tenant, seed)
-    directory = runs_dir / f"{suite.name}-{stack}-{run_id}"
+    directory = out if out is not None else runs_dir / f"{suite.name}-{stack}-{run_id}"
+    if out is not None and not fresh and (out / RUN_FILE).is_file():
+        try:
+            earlier = RunInfo.model_validate_json((out / RUN_FILE).read_text(encoding="utf-8"))
+        except (ValidationError, ValueError):
+            earlier = None
+        if earlier is None or earlier.run_id != run_id:
+            raise ConfigError(
+                f"{out} holds another run (other suite, policy, model, stack or seed); "
+                "pass --fresh to replace it, or choose another --out"
+            )
     info = RunInfo(
         run_id=run_id,
         suite=suite.name,
@@ -129,7 +141,9 @@ def plan_run(
         cases=len(suite.cases),
     )
     done: dict[str, CaseResult] = {}
-    if not fresh and (directory / RESULTS_FILE).exists():
+    if fresh and (directory / RESULTS_FILE).exists():
+        (directory / RESULTS_FILE).unlink()
+    if (directory / RESULTS_FILE).exists():
         done = {k: r for k, r in load_results(directory).items() if r.error is None}
     todo = tuple(c for c in suite.cases if c.id not in done)
     calls = cached = prompt_tokens = 0
