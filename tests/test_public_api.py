@@ -23,6 +23,7 @@ PACKAGES = [
     "tether.embed",
     "tether.datasets",
     "tether.redteam",
+    "tether.evals",
 ]
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

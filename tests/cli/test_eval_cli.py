@@ -129,3 +129,16 @@ def test_generate_writes_a_suite_that_runs(workspace: Path) -> None:
     assert code == 2  # a suite is not a run
     data = yaml.safe_load(out_file.read_text())
     assert data["name"] == "bank-support-southbank" and len(data["cases"]) > 50
+
+
+def test_judges_measures_a_judge_on_the_constructed_rubric_set(tmp_path: Path) -> None:
+    # A judge that always says PASS: recall 100%, specificity 0% on a balanced set.
+    (tmp_path / "judge.yaml").write_text(yaml.safe_dump(["PASS"] * 20))
+    code, out, err = invoke("eval", "judges", "--judge", f"scripted:{tmp_path / 'judge.yaml'}",
+                            "--sets", "rubric", "--limit", "16", "--json")  # fmt: skip
+    assert code == 0, err
+    report = json.loads(out)
+    (score,) = [s for s in report["scores"] if s["source"] == "all"]
+    assert score["recall"]["value"] == 1.0 and score["specificity"]["value"] == 0.0
+    code, _, err = invoke("eval", "judges", "--sets", "vibes")
+    assert code == 2 and "--sets takes refusal and/or rubric" in err

@@ -19,6 +19,7 @@ from tether.evals._metrics import build_report
 from tether.evals._runner import load_run_model, plan_run, run_suite
 from tether.evals._suite import dump_suite, load_suite
 from tether.evals._types import CaseResult, Comparison, Metric, RunReport
+from tether.models import load_model
 from tether.policy import load_policy
 
 from ._common import console, err_console, handle_errors
@@ -273,3 +274,58 @@ def _print_comparison(cmp: Comparison) -> None:
     if cmp.only_in_a or cmp.only_in_b:
         console.print(f"unpaired: {len(cmp.only_in_a)} only in A, {len(cmp.only_in_b)} only in B")
     console.print("[red]REGRESSION[/red]" if cmp.regression else "no significant regression")
+
+
+@eval_group.command()
+@click.option(
+    "--judge",
+    "judge_spec",
+    default="embedded",
+    show_default=True,
+    help="Model spec of the rubric judge to measure; 'none' measures the rules only.",
+)
+@click.option(
+    "--policy",
+    "policy_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="Add these policies' refusal messages to the refusal set (repeatable).",
+)
+@click.option(
+    "--sets",
+    default="refusal,rubric",
+    show_default=True,
+    help="Which labelled sets: refusal, rubric or both.",
+)
+@click.option("--limit", type=click.IntRange(1), help="At most this many items per set.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole report as JSON.")
+@handle_errors
+def judges(judge_spec: str, policy_files: tuple[Path, ...], sets: str, limit: int | None,
+           as_json: bool) -> None:  # fmt: skip
+    """Measure the judges the harness relies on: precision, recall, accuracy and judge-error
+    rate with 95% intervals, per source, on labelled sets the repository builds (hand-labelled
+    SmolLM2 answers, chit-chat replies, policy refusals, constructed rubric items)."""
+    from tether.evals._judges import measure_judges
+
+    chosen = tuple(s.strip() for s in sets.split(",") if s.strip())
+    unknown = sorted(set(chosen) - {"refusal", "rubric"})
+    if unknown or not chosen:
+        raise ConfigError(f"--sets takes refusal and/or rubric, not {', '.join(unknown) or sets!r}")
+    judge = None if judge_spec == "none" else load_model(judge_spec)
+    policies = [load_policy(p) for p in policy_files]
+    progress = Progress(TextColumn("judging"), BarColumn(), MofNCompleteColumn(),
+                        TimeRemainingColumn(), console=err_console, transient=True)  # fmt: skip
+    with progress:
+        task = progress.add_task("judges", total=None)
+
+        def advance(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        report = asyncio.run(
+            measure_judges(judge_model=judge, limit=limit, policies=policies,
+                           sets=chosen, progress=advance)  # type: ignore[arg-type]
+        )  # fmt: skip
+    if as_json:
+        sys.stdout.write(report.model_dump_json(indent=1) + "\n")
+    else:
+        console.print(report.render_text(), markup=False)
