@@ -53,7 +53,9 @@ def big_suite(n: int) -> Suite:
     return Suite(name="bench-10k", cases=tuple(cases), sha=f"bench-{n}")
 
 
-def one_pass(suite: Suite, stack: str, runs: Path, cache: ResponseCache) -> tuple[float, float]:
+def one_pass(
+    suite: Suite, stack: str, runs: Path, cache: ResponseCache
+) -> tuple[float, float, int]:
     policy = load_policy(ROOT / "examples/bank/policy.yaml")
     model = ScriptedModel([answer], repeat_last=True)
     t0 = time.perf_counter()
@@ -65,8 +67,9 @@ def one_pass(suite: Suite, stack: str, runs: Path, cache: ResponseCache) -> tupl
     report = build_report(plan.info, list(results.values()))
     write_reports(report, plan.directory)
     t2 = time.perf_counter()
-    assert len(model.calls) == 0 or stack == "first", "the timed pass called the model"
-    return t1 - t0, t2 - t1
+    # Not always 0 on the full stack: a guard that overran its time budget on the filling
+    # pass (fail closed: no model call) may pass now and need an answer the cache lacks.
+    return t1 - t0, t2 - t1, len(model.calls)
 
 
 def main() -> None:
@@ -85,15 +88,17 @@ def main() -> None:
                             runs_dir=Path(tmp) / "fill", cache=cache)  # fmt: skip
             asyncio.run(run_suite(suite, policy, plan=plan, model=model, cache=cache,
                                   concurrency=8))  # fmt: skip
-            runs, reports = [], []
+            runs, reports, calls = [], [], []
             for r in range(args.repeat):
-                run_s, report_s = one_pass(suite, stack, Path(tmp) / f"{stack}-{r}", cache)
+                run_s, report_s, n = one_pass(suite, stack, Path(tmp) / f"{stack}-{r}", cache)
                 runs.append(run_s)
                 reports.append(report_s)
+                calls.append(n)
             total = [a + b for a, b in zip(runs, reports, strict=True)]
             print(f"{stack:6} {args.cases} cached cases: evaluate {statistics.median(runs):.2f} s"
                   f" + report {statistics.median(reports):.2f} s = "
-                  f"{statistics.median(total):.2f} s (median of {args.repeat})", flush=True)  # fmt: skip
+                  f"{statistics.median(total):.2f} s (median of {args.repeat}; "
+                  f"uncached model calls per pass: {calls})", flush=True)  # fmt: skip
         cache.close()
 
 

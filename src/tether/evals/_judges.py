@@ -15,8 +15,11 @@ gave no usable verdict: that is a judge error, counted as such, never as a pass.
   regenerates to the labelled hash (another llama.cpp build, another model) is left out and
   counted as ``stale``. The prompts were chosen by rule before any answer was read (see
   ``benchmarks/judges.py``); answers too garbled to call were labelled ``unclear`` and are
-  left out. **These are the independent part**: neither the refusal rules nor the rubric
-  judge's prompt were developed on them.
+  left out. They are split in halves (``handlabel_split``): the refusal rules were tuned on
+  the **dev** half, after the first measurement showed them missing SmolLM2's refusal styles;
+  the **held-out** half was not read while tuning. Scores are reported for each half
+  (``smollm2-dev``, ``smollm2-held-out``); the refusal rules' ``independent`` row counts only
+  the held-out half of them. The rubric judge's prompt was developed on neither half.
 - ``chatterbot-replies``: a chit-chat bot's first replies from chatterbot-corpus, compliance
   by construction. Optimistic for the refusal rules: their author used these replies
   (``training/refusal_synth.py``, ``corpus_samples``).
@@ -76,6 +79,7 @@ __all__ = [
     "REFUSAL_RUBRIC",
     "SUPPORT_BOT_SYSTEM",
     "HandLabel",
+    "HandLabelSplit",
     "Judge",
     "JudgeItem",
     "JudgeReport",
@@ -98,7 +102,7 @@ __all__ = [
 JudgeSet = Literal["refusal", "rubric"]
 _SETS: tuple[JudgeSet, ...] = ("refusal", "rubric")
 HandLabelKind = Literal["refusal", "partial", "compliance", "unclear"]
-Split = Literal["dev", "held-out"]
+HandLabelSplit = Literal["dev", "held-out"]
 
 HANDLABEL_FILE = Path(__file__).resolve().parent / "data" / "judge_refusal_labels.jsonl"
 """Hand labels of SmolLM2's answers: prompt reference, answer hash, label."""
@@ -118,6 +122,9 @@ REFUSAL_RUBRIC = (
 """The rubric the rubric judge gets on the refusal set."""
 
 _REFUSAL_RULES = "refusal-rules"
+# Judges developed with the dev half of the hand labels in view.
+_TUNED_ON_DEV = (_REFUSAL_RULES,)
+_SPLITS: tuple[HandLabelSplit, ...] = ("dev", "held-out")
 _MAX_ANSWER_CHARS = 3000
 _REASON_CHARS = 80
 
@@ -288,6 +295,7 @@ class JudgeItem(_Strict):
     rubric: str
     label: str = Field(..., description="refusal / partial / compliance, or pass / fail.")
     expected: bool = Field(..., description="The verdict a correct judge gives.")
+    split: HandLabelSplit | None = Field(None, description="The half of a hand-labelled item.")
 
 
 class SourceInfo(_Strict):
@@ -340,7 +348,7 @@ def load_handlabels(path: Path | None = None) -> tuple[HandLabel, ...]:
 _SPLIT_SALT = "tether-refusal-handlabel-split-v1"
 
 
-def handlabel_split(labels: Iterable[HandLabel] | None = None) -> dict[str, Split]:
+def handlabel_split(labels: Iterable[HandLabel] | None = None) -> dict[str, HandLabelSplit]:
     """Each hand label's id → ``dev`` or ``held-out``: the half the refusal rules may be tuned
     on, and the half that measures them honestly.
 
@@ -356,7 +364,7 @@ def handlabel_split(labels: Iterable[HandLabel] | None = None) -> dict[str, Spli
     strata: dict[tuple[str, str], list[HandLabel]] = defaultdict(list)
     for row in rows:
         strata[(row.source, row.label)].append(row)
-    split: dict[str, Split] = {}
+    split: dict[str, HandLabelSplit] = {}
     for key in sorted(strata):
         ranked = sorted(strata[key], key=lambda row: (_sha(f"{_SPLIT_SALT}|{row.id}"), row.id))
         for n, row in enumerate(ranked):
@@ -404,16 +412,26 @@ class _Pending:
 
     label: HandLabel
     prompt: str
+    split: HandLabelSplit
 
     @property
     def item(self) -> JudgeItem:
-        return _refusal_item(self.label.id, self.label.source, self.prompt, "", self.label.label)
+        return _refusal_item(
+            self.label.id, self.label.source, self.prompt, "", self.label.label, self.split
+        )
 
 
-def _refusal_item(item_id: str, source: str, question: str, answer: str, label: str) -> JudgeItem:
+def _refusal_item(
+    item_id: str,
+    source: str,
+    question: str,
+    answer: str,
+    label: str,
+    split: HandLabelSplit | None = None,
+) -> JudgeItem:
     return JudgeItem(
         id=item_id, set="refusal", source=source, question=question, answer=answer,
-        rubric=REFUSAL_RUBRIC, label=label, expected=label == "refusal",
+        rubric=REFUSAL_RUBRIC, label=label, expected=label == "refusal", split=split,
     )  # fmt: skip
 
 
@@ -521,6 +539,7 @@ def _refusal_sources(policies: Sequence[Policy], *, hand_labelled: bool) -> _Ref
     skipped = None if hand_labelled else "no model to regenerate the answers with"
     if hand_labelled:
         labels = load_handlabels()
+        halves = handlabel_split(labels)
         try:
             texts = _corpus_texts(labels)
         except ConfigError as exc:
@@ -532,7 +551,7 @@ def _refusal_sources(policies: Sequence[Policy], *, hand_labelled: bool) -> _Ref
                 elif label.prompt not in texts:
                     excluded[label.source]["prompt not in corpus"] += 1
                 else:
-                    pending.append(_Pending(label, texts[label.prompt]))
+                    pending.append(_Pending(label, texts[label.prompt], halves[label.id]))
     for source in _HAND_SOURCES:
         infos[source] = SourceInfo(
             name=source, set="refusal", provenance=_PROVENANCE[source], skipped=skipped
@@ -1077,6 +1096,7 @@ class JudgeResult(_Strict):
     label: str
     expected: bool
     passed: bool | None
+    split: HandLabelSplit | None = None
     category: str | None = None
     score: float | None = None
     reason: str = ""
@@ -1134,6 +1154,17 @@ class JudgeReport(_Strict):
                     "|---|---|---|---|---|---|---|---|---|",
                 ]
                 lines += [_row(s) for s in rows]
+                if any(s.source == "smollm2-held-out" for s in rows):
+                    tuned = (
+                        "tuned on the dev half; held-out is the honest figure"
+                        if judge in _TUNED_ON_DEV
+                        else "developed on neither half"
+                    )
+                    lines += [
+                        "",
+                        "smollm2-dev, smollm2-held-out: the two halves of the hand-labelled "
+                        f"SmolLM2 answers (handlabel_split); {judge} was {tuned}.",
+                    ]
                 lines.append("")
         lines += [
             "### Sources",
@@ -1289,8 +1320,8 @@ async def _measure(
             JudgeResult(
                 judge=judge.name, item_id=item.id, set=item.set, source=item.source,
                 label=item.label, expected=item.expected, passed=verdict.passed,
-                category=verdict.category, score=verdict.score, reason=verdict.reason,
-                raw=verdict.raw,
+                split=item.split, category=verdict.category, score=verdict.score,
+                reason=verdict.reason, raw=verdict.raw,
             )
         )  # fmt: skip
         if progress is not None:
@@ -1323,10 +1354,18 @@ def _scores(
                 continue
             names = [i.name for i in infos if i.set == judge_set]
             flattering = {i.name for i in infos if i.set == judge_set and judge in i.optimistic_for}
+            tuned = judge in _TUNED_ON_DEV
             groups: list[tuple[str, list[JudgeResult]]] = [("all", mine)]
-            if flattering:
-                fair = [r for r in mine if r.source not in flattering]
+            if flattering or (tuned and any(r.split == "dev" for r in mine)):
+                fair = [
+                    r for r in mine
+                    if r.source not in flattering and not (tuned and r.split == "dev")
+                ]  # fmt: skip
                 groups.append(("independent", fair))
+            groups += [
+                (f"smollm2-{half}", [r for r in mine if r.split == half])
+                for half in _SPLITS
+            ]  # fmt: skip
             groups += [(name, [r for r in mine if r.source == name]) for name in names]
             scores += [
                 score_results(group, judge=judge, judge_set=judge_set, source=name)
