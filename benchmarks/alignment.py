@@ -3,7 +3,8 @@
 For each example policy: the policy-derived suite (`tether eval generate`) and the
 hand-written held-out suite (`examples/<name>/evals/heldout.yaml`), each run on the three
 stacks with the same seed; a Markdown table of the headline metrics with Wilson 95%
-intervals. Answers are cached (``$TETHER_CACHE_DIR/evals``), so a re-run only re-scores.
+intervals. Answers are cached (``$TETHER_CACHE_DIR/evals``): a re-run re-scores every case (fresh run
+folders) without calling the model again for the raw and prompted stacks.
 
     python benchmarks/alignment.py                 # both examples, ~40 min cold on 2 cores
     python benchmarks/alignment.py --only bank --limit 20
@@ -43,7 +44,7 @@ def run_one(suite: Suite, policy: Policy, stack: str, tenant: str | None,
             runs_dir: Path, cache: ResponseCache) -> RunReport:  # fmt: skip
     model = load_run_model(None, policy)
     plan = plan_run(suite, policy, model=model, stack=stack, tenant=tenant,  # type: ignore[arg-type]
-                    runs_dir=runs_dir, cache=cache)  # fmt: skip
+                    runs_dir=runs_dir, cache=cache, fresh=True)  # fmt: skip
     t0 = time.perf_counter()
     results = asyncio.run(run_suite(suite, policy, plan=plan, model=model, cache=cache,
                                     concurrency=1))  # fmt: skip

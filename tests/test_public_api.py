@@ -24,6 +24,9 @@ PACKAGES = [
     "tether.datasets",
     "tether.redteam",
     "tether.evals",
+    "tether.tools",
+    "tether.store",
+    "tether.server",
 ]
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

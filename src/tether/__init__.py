@@ -5,6 +5,7 @@ from importlib.metadata import PackageNotFoundError, version
 from tether.errors import PolicyError, TetherError, UserError
 from tether.pipeline import Event, GuardedResponse, Guardrails, JsonlSink, MemorySink
 from tether.policy import Policy, load_policy, load_policy_text
+from tether.tools import tool
 
 try:
     __version__ = version("tether")
@@ -24,4 +25,5 @@ __all__ = [
     "__version__",
     "load_policy",
     "load_policy_text",
+    "tool",
 ]

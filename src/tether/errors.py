@@ -9,11 +9,14 @@ TetherError
 │   │   ├── SuiteError         an evaluation suite file problem
 │   │   └── ConfigFileError    a gateway config file problem
 │   ├── ConfigError            a bad option, model spec or setting
-│   └── UnknownComponentError  a guard or model name that no plugin registered
+│   ├── UnknownComponentError  a guard or model name that no plugin registered
+│   └── ApprovalError          no such approval for this tenant, or it cannot be decided or
+│                              resumed (already decided, timed out, still pending)
 └── RuntimeFailure             something failed while running               (CLI exit 1)
     ├── ModelError             a model adapter could not produce an answer
     │   ├── ModelNotAvailableError  the embedded model or its runtime is not installed
-    │   └── ModelHTTPError     an OpenAI-compatible server answered with an error
+    │   ├── ModelHTTPError     an OpenAI-compatible server answered with an error
+    │   └── ModelTimeoutError  a model did not answer in time
     ├── GuardError             a guard raised or overran its time budget (recorded, then
     │                          handled by the guard's fail mode)
     └── StoreError             the audit store's database failed
@@ -26,6 +29,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
+    "ApprovalError",
     "ConfigError",
     "ConfigFileError",
     "FileProblemsError",
@@ -33,6 +37,7 @@ __all__ = [
     "ModelError",
     "ModelHTTPError",
     "ModelNotAvailableError",
+    "ModelTimeoutError",
     "PolicyError",
     "Problem",
     "RuntimeFailure",
@@ -117,6 +122,11 @@ class UnknownComponentError(UserError):
     """A guard, model or other component name that no plugin registered."""
 
 
+class ApprovalError(UserError):
+    """An approval that does not exist for this tenant, or that cannot be decided or resumed
+    in its state; the message says what to do instead."""
+
+
 class ModelError(RuntimeFailure):
     """A model adapter could not produce an answer."""
 
@@ -131,6 +141,10 @@ class ModelHTTPError(ModelError):
     def __init__(self, message: str, *, status: int | None = None) -> None:
         self.status = status
         super().__init__(message)
+
+
+class ModelTimeoutError(ModelError):
+    """A model did not answer within its time limit."""
 
 
 class GuardError(RuntimeFailure):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 
 __all__ = ["Message", "Role"]
 
@@ -16,3 +16,4 @@ class Message(TypedDict):
     content: str
     name: NotRequired[str]
     tool_call_id: NotRequired[str]
+    tool_calls: NotRequired[list[dict[str, Any]]]

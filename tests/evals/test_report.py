@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-import time
 import xml.etree.ElementTree as ET
 from html.parser import HTMLParser
 
@@ -502,13 +501,9 @@ def big_report(cases: int, failing: int) -> RunReport:
     return sample_report().model_copy(update={"results": results, "by_tag": by_tag})
 
 
-def test_ten_thousand_cases_render_quickly_with_a_capped_list() -> None:
-    report = big_report(10_000, failing=1_200)
-    start = time.perf_counter()
-    page = render_report_html(report)
-    elapsed = time.perf_counter() - start
-    # Loose: the point is "no quadratic blow-up", not a benchmark (it takes ~0.05 s).
-    assert elapsed < 3.0
+def test_ten_thousand_cases_render_with_a_capped_list() -> None:
+    # Speed is measured by benchmarks/evals.py (report included), not asserted here.
+    page = render_report_html(big_report(10_000, failing=1_200))
     assert failing_section(page).count('<li class="case">') == MAX_CASES_SHOWN
     assert "Showing the first 500 of 1,200 failing cases" in page
     assert "case-00499" in page and "case-00500" not in page

@@ -105,7 +105,7 @@ async def test_small_talk_and_wordless_messages_pass(bank: Policy) -> None:
 async def test_short_follow_up_uses_the_previous_user_turn(clinic: Policy) -> None:
     guard = ScopeGuard(ScopeParams())
     first = "Can I book an appointment with a nurse?"
-    text = "what about next week instead?"
+    text = "and for my son too?"  # out of scope alone: a follow-up only in context
     alone = await guard.check(text, ctx(clinic, text))
     assert alone.flagged and alone.category == "out_of_scope"
     follow = await guard.check(text, ctx(clinic, first, text))

@@ -6,12 +6,15 @@ import click
 
 from tether import __version__, registry
 
+from ._approvals import approvals
 from ._chat import chat
 from ._common import console, handle_errors
 from ._datasets import datasets
+from ._db import db
 from ._eval import eval_group
 from ._policy import policy
 from ._scan import scan
+from ._serve import serve
 
 __all__ = ["cli", "main"]
 
@@ -48,7 +51,10 @@ cli.add_command(policy)
 cli.add_command(chat)
 cli.add_command(datasets)
 cli.add_command(scan)
+cli.add_command(serve)
+cli.add_command(db)
 cli.add_command(eval_group)
+cli.add_command(approvals)
 
 
 def main() -> None:

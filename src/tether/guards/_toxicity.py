@@ -671,7 +671,14 @@ class ToxicityParams(GuardParams):
         return tuple(dict.fromkeys(value))
 
 
-@register("guard", "toxicity", params=ToxicityParams, stages=("input", "output"), redacts=True)
+@register(
+    "guard",
+    "toxicity",
+    params=ToxicityParams,
+    stages=("input", "output"),
+    redacts=True,
+    timeout_ms=5000,
+)
 class ToxicityGuard:
     """Insults, threats, identity attacks, sexual content, profanity and severe abuse, from
     lexicons and a small classifier; reports the category and redacts lexicon terms."""

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tether.guards import Stage, Verdict
 from tether.models import Usage
+from tether.tools import ToolCallRecord
 
 __all__ = [
     "ActionTaken",
@@ -66,7 +67,10 @@ class Latency(_Frozen):
 
 
 class Event(_Frozen):
-    """One turn, as recorded for audit and monitoring."""
+    """One turn, as recorded for audit and monitoring. An agent turn also records each tool
+    call (``tool_calls``: arguments, the gate's decision and reason, approver, result digest),
+    the model calls it took (``steps``), the approval it stopped for (``pending_approval``,
+    with ``action`` ``escalate``) and the approval it resumed from (``resumed_from``)."""
 
     id: str = Field(default_factory=lambda: uuid.uuid4().hex)
     time: datetime = Field(default_factory=lambda: datetime.now(UTC))
@@ -86,6 +90,10 @@ class Event(_Frozen):
     latency: Latency = Latency()
     usage: Usage = Usage()
     error: str | None = None
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+    steps: int = 0
+    pending_approval: str | None = None
+    resumed_from: str | None = None
 
 
 class GuardedResponse(_Frozen):
@@ -103,6 +111,11 @@ class GuardedResponse(_Frozen):
     policy_version: str
     tenant: str | None
     event_id: str
+    tool_calls: tuple[ToolCallRecord, ...] = ()
+    steps: int = 0
+    pending_approval: str | None = Field(
+        None, description="The approval this turn waits for; resume it once decided."
+    )
 
     @classmethod
     def from_event(cls, event: Event) -> GuardedResponse:
@@ -119,6 +132,9 @@ class GuardedResponse(_Frozen):
             policy_version=event.policy_version,
             tenant=event.tenant,
             event_id=event.id,
+            tool_calls=event.tool_calls,
+            steps=event.steps,
+            pending_approval=event.pending_approval,
         )
 
     @property

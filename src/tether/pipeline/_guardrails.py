@@ -10,10 +10,11 @@ import os
 import re
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from tether.errors import ConfigError, ModelNotAvailableError, TetherError
 from tether.guards import (
@@ -37,7 +38,16 @@ from tether.policy import (
     render_template,
     topic_reply,
 )
+from tether.tools import (
+    ApprovalStore,
+    GateState,
+    MemoryApprovalStore,
+    Tool,
+    ToolCallRecord,
+    Toolset,
+)
 
+from ._agent import AgentRuntime, build_runtime, resume_agent, run_agent
 from ._decide import Decision, apply_spans, decide
 from ._events import (
     ActionTaken,
@@ -54,6 +64,8 @@ from ._events import (
 __all__ = ["Guardrails"]
 
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
+# Tool-call budgets and taint are per conversation: this many conversations stay in memory.
+_CONVERSATIONS_KEPT = 10_000
 # Canaries are keyed per process so they cannot be predicted from a conversation id.
 _CANARY_KEY = os.urandom(32)
 
@@ -83,6 +95,11 @@ class Guardrails:
     turn (default: an in-memory sink at ``.sink``). ``canary_key`` fixes the secret behind
     the per-conversation canaries (default: random per process), so that an evaluation run
     sends the same prompts, and hits the same cached answers, each time.
+
+    With ``tools`` (functions made with :func:`tether.tools.tool`), a turn is an agent turn:
+    the model may call the tools the (tenant's) policy lists, each call passes the tool gate,
+    and a call that needs approval is kept in ``approvals`` (default: in memory) and ends the
+    turn with ``pending_approval`` set; :meth:`resume` carries on once it is decided.
     """
 
     def __init__(
@@ -92,6 +109,8 @@ class Guardrails:
         model: ChatModel | None = None,
         sink: EventSink | None = None,
         canary_key: bytes | None = None,
+        tools: Toolset | Iterable[Tool] | None = None,
+        approvals: ApprovalStore | None = None,
     ) -> None:
         self.policy = policy if isinstance(policy, Policy) else load_policy(policy)
         self.canary_key = canary_key
@@ -101,6 +120,14 @@ class Guardrails:
         # Pseudonym vaults per conversation: the model sees <PERSON_1>, the user their data.
         self.vaults = VaultStore()
         self._resolved: dict[str | None, _Resolved] = {}
+        self.tools: Toolset | None = None
+        if tools is not None:
+            self.tools = tools if isinstance(tools, Toolset) else Toolset(tools)
+        self.approvals: ApprovalStore = (
+            approvals if approvals is not None else MemoryApprovalStore()
+        )
+        self._agents: dict[str | None, AgentRuntime] = {}
+        self._conversations: OrderedDict[tuple[str | None, str], GateState] = OrderedDict()
 
     def resolve(self, tenant: str | None = None) -> _Resolved:
         """The tenant's merged policy, compiled prompt and guards (built once, then cached)."""
@@ -116,6 +143,36 @@ class Guardrails:
             found = _Resolved(policy, compile_prompt(policy), guards, public_texts(policy))
             self._resolved[tenant] = found
         return found
+
+    def agent_runtime(self, tenant: str | None = None) -> AgentRuntime:
+        """The tenant's tool gate and injection scanner (built once, then cached)."""
+        found = self._agents.get(tenant)
+        if found is None:
+            if self.tools is None:
+                raise ConfigError("this Guardrails has no tools: pass tools=[...] to use agents")
+            found = build_runtime(self.resolve(tenant), self.tools)
+            self._agents[tenant] = found
+        return found
+
+    def conversation_state(
+        self, tenant: str | None, conversation_id: str | None
+    ) -> GateState | None:
+        """What the agent turns of a conversation left behind: tool calls made (the budgets)
+        and untrusted content read (the taint). A turn without a conversation id stands alone."""
+        if conversation_id is None:
+            return None
+        return self._conversations.get((tenant, conversation_id))
+
+    def remember_state(
+        self, tenant: str | None, conversation_id: str | None, state: GateState
+    ) -> None:
+        if conversation_id is None:
+            return
+        key = (tenant, conversation_id)
+        self._conversations[key] = state
+        self._conversations.move_to_end(key)
+        if len(self._conversations) > _CONVERSATIONS_KEPT:
+            self._conversations.popitem(last=False)
 
     def model_for(self, policy: Policy) -> ChatModel:
         if self._model is not None:
@@ -152,9 +209,31 @@ class Guardrails:
         user: str | None = None,
         conversation_id: str | None = None,
     ) -> GuardedResponse:
-        """One guarded turn on a conversation whose last message is the user's."""
+        """One guarded turn on a conversation whose last message is the user's; with tools,
+        an agent turn."""
         turn = _Turn(self, _as_messages(messages), tenant, user, conversation_id)
+        if self.tools is not None:
+            return await run_agent(turn)
         return await turn.run()
+
+    async def resume(self, approval_id: str, *, tenant: str | None = None) -> GuardedResponse:
+        """Carry on the agent turn that stopped for ``approval_id`` once it is decided: run the
+        call if it was approved (with the approver's arguments, if changed, still under the
+        policy's constraints), tell the model it was denied otherwise (a timeout denies), and
+        continue the loop. Each approval resumes once; another tenant's does not exist."""
+        if self.tools is None:
+            raise ConfigError("this Guardrails has no tools: pass tools=[...] to resume agents")
+        return await resume_agent(self, approval_id, tenant)
+
+    def resume_sync(self, approval_id: str, *, tenant: str | None = None) -> GuardedResponse:
+        """:meth:`resume` for code without an event loop."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.resume(approval_id, tenant=tenant))
+        raise ConfigError(
+            "resume_sync() was called inside a running event loop; use `await rails.resume(...)`"
+        )
 
     async def stream(
         self,
@@ -168,8 +247,13 @@ class Guardrails:
         (``stop``, ``blocked``, ``escalated`` or ``error``) and the whole response. Output
         guards run on the text so far before each piece is released; the policy's
         ``output.holdback_chars`` (and any word or number still being written) stays back
-        until they pass it. A blocked stream ends with the refusal."""
+        until they pass it. A blocked stream ends with the refusal. An agent turn (with tools)
+        streams its checked answer in one piece."""
         turn = _Turn(self, _as_messages(messages), tenant, user, conversation_id)
+        if self.tools is not None:
+            response = await run_agent(turn)
+            yield _last_chunk(response, response.text)
+            return
         async for chunk in _stream_turn(turn):
             yield chunk
 
@@ -181,6 +265,8 @@ def _as_messages(messages: str | Sequence[Message]) -> list[Message]:
     if not out:
         raise ConfigError("messages is empty: send at least one user message")
     for i, m in enumerate(out):
+        if isinstance(m, dict) and m.get("content") is None and m.get("tool_calls"):
+            out[i] = m = {**m, "content": ""}  # OpenAI sends tool-call turns without content
         if (
             not isinstance(m, dict)
             or m.get("role") not in _ROLES
@@ -208,6 +294,10 @@ class _Turn:
     ) -> None:
         self.rails = rails
         self.resolved = rails.resolve(tenant)
+        self.tool_records: list[ToolCallRecord] = []
+        self.steps = 0
+        self.pending_approval: str | None = None
+        self.resumed_from: str | None = None
         self.policy = self.resolved.policy
         self.model = rails.model_for(self.policy)
         self.messages = messages
@@ -298,10 +388,20 @@ class _Turn:
             return early
         return await self._output_phase(early)
 
-    async def _output_phase(self, user_text: str) -> GuardedResponse:
-        convo = self._conversation()
+    async def _output_phase(
+        self,
+        user_text: str,
+        convo: list[Message] | None = None,
+        first: ModelResponse | None = None,
+    ) -> GuardedResponse:
+        """Model answer → output guards → decision. An agent turn passes its conversation so
+        far and the answer it already has (``first``)."""
+        convo = self._conversation() if convo is None else convo
         for attempt in range(self.policy.output.max_reasks + 1):
-            reply = await self._generate(convo, user_text)
+            if attempt == 0 and first is not None:
+                reply = first
+            else:
+                reply = await self._generate(convo, user_text)
             t1 = time.perf_counter()
             out_verdicts = await run_guards(
                 self.resolved.guards.output, reply.text, self._ctx("output")
@@ -429,15 +529,23 @@ class _Turn:
                 break
         return draft, verdicts, decision
 
-    async def _generate(self, convo: list[Message], user_text: str) -> ModelResponse:
+    async def _generate(
+        self,
+        convo: list[Message],
+        user_text: str,
+        tools: Sequence[dict[str, Any]] | None = None,
+    ) -> ModelResponse:
         settings = self.policy.model
         t0 = time.perf_counter()
         try:
+            # Only agent turns pass tools, so models written before tools keep working.
+            extra: dict[str, Any] = {"tools": list(tools)} if tools else {}
             reply = await self.model.generate(
                 convo,
                 temperature=settings.temperature,
                 max_tokens=settings.max_tokens,
                 seed=settings.seed,
+                **extra,
             )
         except TetherError as exc:
             self.latency["model_ms"] += _ms(t0)
@@ -525,6 +633,10 @@ class _Turn:
             latency=latency,
             usage=self.usage,
             error=error,
+            tool_calls=tuple(self.tool_records),
+            steps=self.steps,
+            pending_approval=self.pending_approval,
+            resumed_from=self.resumed_from,
         )
         await self.rails.sink.emit(event)
         response = GuardedResponse.from_event(event)

@@ -9,10 +9,19 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator,
 
 __all__ = [
     "ACTION_ORDER",
+    "GATE_MODE_ORDER",
+    "SIDE_EFFECT_ORDER",
     "TOPIC_ACTION_ORDER",
     "Action",
+    "AgentOverlay",
+    "AgentSettings",
+    "ArgRule",
+    "ArgValue",
     "Example",
+    "Exfiltration",
+    "ExfiltrationOverlay",
     "ForbiddenTopic",
+    "GateMode",
     "GuardConfig",
     "Guards",
     "Identity",
@@ -22,8 +31,12 @@ __all__ = [
     "Refusal",
     "Revision",
     "Scope",
+    "SideEffect",
+    "SideEffectModes",
+    "SideEffectModesOverlay",
     "TenantOverlay",
     "Tone",
+    "ToolOverlay",
     "ToolSpec",
     "Topic",
     "TopicAction",
@@ -237,12 +250,124 @@ class ModelSettings(_Strict):
     timeout_s: float = Field(60.0, gt=0)
 
 
+SideEffect = Literal["read", "write", "destructive"]
+"""What calling a tool can do: from least to most harmful."""
+SIDE_EFFECT_ORDER: dict[str, int] = {"read": 0, "write": 1, "destructive": 2}
+
+GateMode = Literal["allow", "require_approval", "deny"]
+"""What the tool gate does with a call: from least to most strict."""
+GATE_MODE_ORDER: dict[str, int] = {"allow": 0, "require_approval": 1, "deny": 2}
+
+ArgValue = str | bool | int | float
+
+
+class ArgRule(_Strict):
+    """Constraints on one argument of a tool, checked after its type. A value that breaks one
+    is denied with the reason, so the model can correct the call."""
+
+    allow: tuple[ArgValue, ...] | None = Field(None, description="The only values permitted.")
+    min: float | None = Field(None, description="Lowest value a number may take.")
+    max: float | None = Field(
+        None, description="Highest value a number may take, e.g. the largest amount to transfer."
+    )
+    patterns: tuple[str, ...] = Field(
+        (), description="RE2 patterns a string must match in full (every one of them)."
+    )
+    max_length: int | None = Field(None, ge=0, description="Longest string allowed.")
+    clamp: bool = Field(
+        False,
+        description="Move a number outside min..max to the nearest bound (the gate's `modify`) "
+        "instead of denying the call.",
+    )
+
+    @field_validator("patterns")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from tether.guards import compile_safe  # guards import policy: resolve at use
+
+        for pattern in value:
+            compile_safe(pattern, case_sensitive=True)
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> ArgRule:
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"min {self.min:g} is above max {self.max:g}")
+        return self
+
+
 class ToolSpec(_Strict):
-    """Reserved for agent tool gating: a tool the assistant may call."""
+    """A tool the assistant may call, and how the gate treats its calls. A tool the policy
+    does not list is never offered and every call to it is denied. Unset fields keep what the
+    tool's code declares (a tool known only by name counts as destructive)."""
 
     name: str = Field(..., pattern=SLUG)
-    description: str = ""
-    side_effect: Literal["read", "write", "destructive"] = "destructive"
+    description: str = Field("", description="Shown to the model instead of the docstring.")
+    side_effect: SideEffect | None = Field(
+        None, description="Reclassify the tool: read | write | destructive."
+    )
+    decision: GateMode | None = Field(
+        None, description="Overrides the side-effect default in `agent.decisions`."
+    )
+    untrusted: bool | None = Field(
+        None,
+        description="Its results are untrusted content (web pages, e-mail, documents): scanned "
+        "for injections, and they taint the conversation.",
+    )
+    outward: bool | None = Field(
+        None,
+        description="It sends data out (send, post, e-mail, fetch a URL): arguments copied from "
+        "untrusted content are exfiltration. Unset: the code's flag, else guessed from the name.",
+    )
+    args: dict[str, ArgRule] = Field(
+        default_factory=dict, description="Constraints per argument name."
+    )
+    max_calls: int | None = Field(None, ge=0, description="Calls per conversation.")
+
+
+class SideEffectModes(_Strict):
+    """What the gate does with a call, by the tool's side-effect class."""
+
+    read: GateMode = "allow"
+    write: GateMode = "require_approval"
+    destructive: GateMode = "require_approval"
+
+
+class Exfiltration(_Strict):
+    """Outward calls whose arguments carry data copied from untrusted content."""
+
+    action: Literal["require_approval", "deny"] = "deny"
+    min_words: int = Field(
+        8, ge=3, le=64, description="A run of this many words copied from untrusted content."
+    )
+
+
+class AgentSettings(_Strict):
+    """The agent loop and the tool gate between the model's tool calls and their execution."""
+
+    max_steps: int = Field(8, ge=1, le=64, description="Model calls in one turn.")
+    max_tool_calls: int = Field(
+        32,
+        ge=0,
+        le=10_000,
+        description="Tool calls (executed or sent for approval) per conversation.",
+    )
+    decisions: SideEffectModes = Field(
+        SideEffectModes(), description="The default decision per side-effect class."
+    )
+    after_untrusted: SideEffectModes = Field(
+        SideEffectModes(),
+        description="The least strict decision once untrusted content is in the conversation.",
+    )
+    exfiltration: Exfiltration = Exfiltration()
+    on_injection: Literal["log", "withhold"] = Field(
+        "withhold",
+        description="Untrusted tool output the injection guard flags: log the verdict only, or "
+        "also withhold the output from the model.",
+    )
+    approval_timeout_s: float = Field(
+        86_400.0, gt=0, description="A pending approval nobody decides in time is denied."
+    )
 
 
 class IdentityOverlay(_Strict):
@@ -277,6 +402,42 @@ class RefusalOverlay(_Strict):
         return _check_template(value)
 
 
+class ToolOverlay(_Strict):
+    """A base tool a tenant keeps, with stricter settings: a stricter side-effect class or
+    decision, untrusted or outward turned on, narrower argument rules, fewer calls."""
+
+    name: str = Field(..., pattern=SLUG)
+    side_effect: SideEffect | None = None
+    decision: GateMode | None = None
+    untrusted: bool | None = None
+    outward: bool | None = None
+    args: dict[str, ArgRule] = Field(default_factory=dict)
+    max_calls: int | None = Field(None, ge=0)
+
+
+class SideEffectModesOverlay(_Strict):
+    read: GateMode | None = None
+    write: GateMode | None = None
+    destructive: GateMode | None = None
+
+
+class ExfiltrationOverlay(_Strict):
+    action: Literal["require_approval", "deny"] | None = None
+    min_words: int | None = Field(None, ge=3, le=64)
+
+
+class AgentOverlay(_Strict):
+    """Stricter agent settings: fewer steps and calls, stricter decisions, shorter timeouts."""
+
+    max_steps: int | None = Field(None, ge=1, le=64)
+    max_tool_calls: int | None = Field(None, ge=0, le=10_000)
+    decisions: SideEffectModesOverlay | None = None
+    after_untrusted: SideEffectModesOverlay | None = None
+    exfiltration: ExfiltrationOverlay | None = None
+    on_injection: Literal["log", "withhold"] | None = None
+    approval_timeout_s: float | None = Field(None, gt=0)
+
+
 class TenantOverlay(_Strict):
     """What a tenant changes. It may only tighten: add constraints, guards, forbidden topics
     and examples; make guard actions and thresholds stricter; narrow scope; remove tools."""
@@ -290,9 +451,11 @@ class TenantOverlay(_Strict):
     examples: tuple[Example, ...] = ()
     guards: Guards | None = None
     revision_principles: tuple[str, ...] = Field((), description="Added to revision.principles.")
-    tools: tuple[str, ...] | None = Field(
-        None, description="Names of base tools to keep; omit to keep all."
+    tools: tuple[str | ToolOverlay, ...] | None = Field(
+        None,
+        description="Base tools to keep, by name or with stricter settings; omit to keep all.",
     )
+    agent: AgentOverlay | None = None
 
 
 class Policy(_Strict):
@@ -312,6 +475,7 @@ class Policy(_Strict):
     revision: Revision = Revision()
     model: ModelSettings = ModelSettings()
     tools: tuple[ToolSpec, ...] = ()
+    agent: AgentSettings = AgentSettings()
     tenants: dict[str, TenantOverlay] = Field(default_factory=dict)
     tenant: str | None = Field(None, description="Set on a resolved tenant policy; not in files.")
 
@@ -331,6 +495,15 @@ class Policy(_Strict):
         from ._compile import policy_version
 
         return policy_version(self)
+
+    @field_validator("tools")
+    @classmethod
+    def _unique_tools(cls, value: tuple[ToolSpec, ...]) -> tuple[ToolSpec, ...]:
+        names = [t.name for t in value]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"tool names must be unique; repeated: {', '.join(dupes)}")
+        return value
 
     @field_validator("tenants")
     @classmethod

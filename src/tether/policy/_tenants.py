@@ -18,12 +18,21 @@ from tether.errors import ConfigError, PolicyError, Problem, TenantOverlayError,
 from ._loader import PathKey, PolicySource, SourceMap, problems_from_validation
 from ._schema import (
     ACTION_ORDER,
+    GATE_MODE_ORDER,
+    SIDE_EFFECT_ORDER,
     TOPIC_ACTION_ORDER,
+    AgentOverlay,
+    AgentSettings,
+    ArgRule,
     ForbiddenTopic,
     GuardConfig,
     Guards,
     Policy,
+    SideEffectModes,
+    SideEffectModesOverlay,
     TenantOverlay,
+    ToolOverlay,
+    ToolSpec,
 )
 
 __all__ = [
@@ -163,16 +172,207 @@ def merge_overlay(
     if overlay.guards is not None:
         update["guards"] = _merge_guards(base.guards, overlay.guards, v)
     if overlay.tools is not None:
-        known = {t.name for t in base.tools}
-        for i, name in enumerate(overlay.tools):
-            if name not in known:
-                v.append((("tools", i), f"adds tool '{name}' that the base policy does not have"))
-        keep = set(overlay.tools)
-        update["tools"] = tuple(t for t in base.tools if t.name in keep)
+        update["tools"] = _merge_tools(base, overlay.tools, v)
+    if overlay.agent is not None:
+        update["agent"] = _merge_agent(base.agent, overlay.agent, v)
 
     merged = base.model_copy(update=update)
     merged._source = base._source
     return merged, v
+
+
+def _merge_tools(
+    base: Policy, entries: tuple[str | ToolOverlay, ...], v: list[Violation]
+) -> tuple[ToolSpec, ...]:
+    by_name = {t.name: t for t in base.tools}
+    kept: dict[str, ToolSpec] = {}
+    for i, entry in enumerate(entries):
+        name = entry if isinstance(entry, str) else entry.name
+        old = by_name.get(name)
+        if old is None:
+            v.append((("tools", i), f"adds tool '{name}' that the base policy does not have"))
+            continue
+        kept[name] = old if isinstance(entry, str) else _merge_tool(base, old, entry, i, v)
+    return tuple(kept[t.name] for t in base.tools if t.name in kept)
+
+
+def _strictest_default(agent: AgentSettings, side_effect: str | None) -> str:
+    """The side-effect default a tool gets; when the policy leaves its class to the code, the
+    strictest any class could get."""
+    classes = [side_effect] if side_effect is not None else list(SIDE_EFFECT_ORDER)
+    modes: list[str] = [getattr(agent.decisions, c) for c in classes]
+    return max(modes, key=GATE_MODE_ORDER.__getitem__)
+
+
+def _reclass_looser(agent: AgentSettings, old: str, new: str) -> bool:
+    """Whether moving a tool from class ``old`` to ``new`` relaxes any decision it gets."""
+    if SIDE_EFFECT_ORDER[new] < SIDE_EFFECT_ORDER[old]:
+        return True
+    return any(
+        GATE_MODE_ORDER[getattr(modes, new)] < GATE_MODE_ORDER[getattr(modes, old)]
+        for modes in (agent.decisions, agent.after_untrusted)
+    )
+
+
+def _merge_tool(
+    base: Policy, old: ToolSpec, new: ToolOverlay, index: int, v: list[Violation]
+) -> ToolSpec:
+    here: PathKey = ("tools", index)
+    name = old.name
+    changes: dict[str, Any] = {}
+    if new.side_effect is not None and new.side_effect != old.side_effect:
+        if old.side_effect is None:
+            v.append(
+                (
+                    (*here, "side_effect"),
+                    f"reclassifies tool '{name}', whose class the base policy leaves to the "
+                    "code: set its side_effect in the base policy first",
+                )
+            )
+        elif _reclass_looser(base.agent, old.side_effect, new.side_effect):
+            v.append(
+                (
+                    (*here, "side_effect"),
+                    f"relaxes tool '{name}' side_effect from {old.side_effect} to "
+                    f"{new.side_effect}",
+                )
+            )
+        else:
+            changes["side_effect"] = new.side_effect
+    if new.decision is not None:
+        floor = (
+            old.decision
+            if old.decision is not None
+            else _strictest_default(base.agent, old.side_effect)
+        )
+        if GATE_MODE_ORDER[new.decision] < GATE_MODE_ORDER[floor]:
+            v.append(
+                (
+                    (*here, "decision"),
+                    f"relaxes tool '{name}' decision from {floor} to {new.decision}",
+                )
+            )
+        else:
+            changes["decision"] = new.decision
+    for flag in ("untrusted", "outward"):
+        value = getattr(new, flag)
+        if value is True:
+            changes[flag] = True
+        elif value is False and getattr(old, flag) is not False:
+            v.append(
+                ((*here, flag), f"turns off {flag} for tool '{name}' (it may only turn it on)")
+            )
+    if new.max_calls is not None:
+        if old.max_calls is not None and new.max_calls > old.max_calls:
+            v.append(
+                (
+                    (*here, "max_calls"),
+                    f"raises tool '{name}' max_calls from {old.max_calls} to {new.max_calls}",
+                )
+            )
+        else:
+            changes["max_calls"] = new.max_calls
+    if new.args:
+        args = dict(old.args)
+        for arg, rule in new.args.items():
+            at: PathKey = (*here, "args", arg)
+            args[arg] = (
+                rule if arg not in old.args else _merge_arg(name, arg, old.args[arg], rule, at, v)
+            )
+        changes["args"] = args
+    return old.model_copy(update=changes)
+
+
+def _merge_arg(
+    tool: str, arg: str, old: ArgRule, new: ArgRule, at: PathKey, v: list[Violation]
+) -> ArgRule:
+    what = f"tool '{tool}' argument '{arg}'"
+    changes: dict[str, Any] = {"patterns": _union(old.patterns, new.patterns)}
+    if new.allow is not None:
+        extra = [x for x in new.allow if old.allow is not None and x not in old.allow]
+        if extra:
+            v.append(((*at, "allow"), f"adds {extra!r} to the allowed values of {what}"))
+        else:
+            changes["allow"] = new.allow
+    for field, direction in (("min", "higher"), ("max", "lower"), ("max_length", "lower")):
+        value = getattr(new, field)
+        if value is None:
+            continue
+        problem = _param_problem(direction, getattr(old, field), value)
+        if problem is None:
+            changes[field] = value
+        else:
+            v.append(((*at, field), f"loosens {what} {field}: {problem}"))
+    if "clamp" in new.model_fields_set and new.clamp != old.clamp:
+        if new.clamp:
+            v.append(((*at, "clamp"), f"lets {what} be clamped instead of denied (may only deny)"))
+        else:
+            changes["clamp"] = False
+    return old.model_copy(update=changes)
+
+
+def _merge_modes(
+    old: SideEffectModes, new: SideEffectModesOverlay, at: PathKey, v: list[Violation]
+) -> SideEffectModes:
+    changes: dict[str, Any] = {}
+    for cls in SIDE_EFFECT_ORDER:
+        value = getattr(new, cls)
+        if value is None:
+            continue
+        if GATE_MODE_ORDER[value] < GATE_MODE_ORDER[getattr(old, cls)]:
+            v.append(((*at, cls), f"relaxes {cls} tools from {getattr(old, cls)} to {value}"))
+        else:
+            changes[cls] = value
+    return old.model_copy(update=changes)
+
+
+def _merge_agent(old: AgentSettings, new: AgentOverlay, v: list[Violation]) -> AgentSettings:
+    changes: dict[str, Any] = {}
+    for field in ("max_steps", "max_tool_calls", "approval_timeout_s"):
+        value = getattr(new, field)
+        if value is None:
+            continue
+        problem = _param_problem("lower", getattr(old, field), value)
+        if problem is None:
+            changes[field] = value
+        else:
+            v.append((("agent", field), f"loosens agent {field}: {problem}"))
+    for field in ("decisions", "after_untrusted"):
+        modes = getattr(new, field)
+        if modes is not None:
+            changes[field] = _merge_modes(getattr(old, field), modes, ("agent", field), v)
+    if new.exfiltration is not None:
+        exfil: dict[str, Any] = {}
+        action = new.exfiltration.action
+        if action is not None:
+            if action == "require_approval" and old.exfiltration.action == "deny":
+                v.append(
+                    (
+                        ("agent", "exfiltration", "action"),
+                        "relaxes agent exfiltration action from deny to require_approval",
+                    )
+                )
+            else:
+                exfil["action"] = action
+        words = new.exfiltration.min_words
+        if words is not None:
+            problem = _param_problem("lower", old.exfiltration.min_words, words)
+            if problem is None:
+                exfil["min_words"] = words
+            else:
+                v.append(
+                    (
+                        ("agent", "exfiltration", "min_words"),
+                        f"loosens exfiltration min_words: {problem}",
+                    )
+                )
+        changes["exfiltration"] = old.exfiltration.model_copy(update=exfil)
+    if new.on_injection is not None:
+        if new.on_injection == "log" and old.on_injection == "withhold":
+            v.append((("agent", "on_injection"), "relaxes agent on_injection from withhold to log"))
+        else:
+            changes["on_injection"] = new.on_injection
+    return old.model_copy(update=changes)
 
 
 def _union(base: tuple[Any, ...], added: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -374,6 +574,14 @@ def tightening_violations(base: Policy, derived: Policy) -> list[str]:
         out.append("scope.out_of_scope: relaxed")
     if {t.name for t in derived.tools} - {t.name for t in base.tools}:
         out.append("tools: adds a tool")
+    base_tools = {t.name: t for t in base.tools}
+    for tool in derived.tools:
+        if tool.name in base_tools:
+            out += [
+                f"tools.{tool.name}: {m}"
+                for m in _tool_looser(base.agent, base_tools[tool.name], tool)
+            ]
+    out += [f"agent: {m}" for m in _agent_looser(base.agent, derived.agent)]
     if derived.output != base.output:
         out.append("output: changed")
     for stage in ("input", "output"):
@@ -411,4 +619,61 @@ def _guard_looser(base: GuardConfig, derived: GuardConfig) -> list[str]:
                 out.append(f"{name} drops entries")
         elif _param_problem(direction, old_val, new_val) is not None:
             out.append(f"{name} loosened")
+    return out
+
+
+def _tool_looser(agent: AgentSettings, base: ToolSpec, derived: ToolSpec) -> list[str]:
+    out: list[str] = []
+    if derived.side_effect != base.side_effect:
+        if base.side_effect is None or derived.side_effect is None:
+            out.append("side_effect changed where the base leaves it to the code")
+        elif _reclass_looser(agent, base.side_effect, derived.side_effect):
+            out.append("side_effect relaxed")
+    if derived.decision != base.decision:
+        floor = base.decision or _strictest_default(agent, base.side_effect)
+        if derived.decision is None or GATE_MODE_ORDER[derived.decision] < GATE_MODE_ORDER[floor]:
+            out.append("decision relaxed")
+    for flag in ("untrusted", "outward"):
+        if getattr(derived, flag) != getattr(base, flag) and getattr(derived, flag) is not True:
+            out.append(f"{flag} turned off")
+    if base.max_calls is not None and (
+        derived.max_calls is None or derived.max_calls > base.max_calls
+    ):
+        out.append("max_calls raised")
+    for arg, rule in base.args.items():
+        got = derived.args.get(arg)
+        if got is None:
+            out.append(f"args.{arg} dropped")
+            continue
+        if rule.allow is not None and (
+            got.allow is None or any(x not in rule.allow for x in got.allow)
+        ):
+            out.append(f"args.{arg}.allow widened")
+        for field, direction in (("min", "higher"), ("max", "lower"), ("max_length", "lower")):
+            if _param_problem(direction, getattr(rule, field), getattr(got, field)) is not None:
+                out.append(f"args.{arg}.{field} loosened")
+        if any(p not in got.patterns for p in rule.patterns):
+            out.append(f"args.{arg}.patterns dropped")
+        if got.clamp and not rule.clamp:
+            out.append(f"args.{arg}.clamp turned on")
+    return out
+
+
+def _agent_looser(base: AgentSettings, derived: AgentSettings) -> list[str]:
+    out: list[str] = []
+    for field in ("max_steps", "max_tool_calls", "approval_timeout_s"):
+        if getattr(derived, field) > getattr(base, field):
+            out.append(f"{field} raised")
+    for field in ("decisions", "after_untrusted"):
+        for cls in SIDE_EFFECT_ORDER:
+            old = getattr(getattr(base, field), cls)
+            new = getattr(getattr(derived, field), cls)
+            if GATE_MODE_ORDER[new] < GATE_MODE_ORDER[old]:
+                out.append(f"{field}.{cls} relaxed")
+    if base.exfiltration.action == "deny" and derived.exfiltration.action != "deny":
+        out.append("exfiltration.action relaxed")
+    if derived.exfiltration.min_words > base.exfiltration.min_words:
+        out.append("exfiltration.min_words raised")
+    if base.on_injection == "withhold" and derived.on_injection == "log":
+        out.append("on_injection relaxed")
     return out

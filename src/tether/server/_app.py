@@ -1,0 +1,54 @@
+"""The gateway as an ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from tether import __version__
+from tether.models import ChatModel
+
+from . import _admin, _ops, _routes
+from ._config import GatewayConfig
+from ._errors import install_error_handlers
+from ._gateway import Gateway
+from ._middleware import BodyLimit, RequestMetrics
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+An OpenAI-compatible gateway that guards every turn with the tenant's tether policy and
+records it in the audit store. Point any OpenAI client at `/v1` with a tenant's API key.
+Errors use OpenAI's shape: `{"error": {"message", "type", "param", "code"}}`.
+"""
+
+
+def create_app(config: GatewayConfig, *, models: Mapping[str, ChatModel] | None = None) -> FastAPI:
+    """The gateway for ``config``; it opens the store and loads policies when it starts.
+    ``models`` maps model specs to ready instances, which win over loading the spec."""
+    gateway = Gateway(config, models=models)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    app = FastAPI(
+        title="tether gateway",
+        version=__version__,
+        description=_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    install_error_handlers(app)
+    app.include_router(_routes.router)
+    app.include_router(_admin.router)
+    app.include_router(_ops.router)
+    app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
+    app.add_middleware(RequestMetrics, metrics=lambda: gateway.metrics)
+    return app
