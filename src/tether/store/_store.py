@@ -99,8 +99,13 @@ class Store:
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction. On SQLite it takes the write lock at BEGIN (IMMEDIATE): a
+        deferred one that reads and then writes fails at once with "database is locked" when
+        another writer (the event sink) committed in between, instead of waiting its turn."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(tether_immediate=True)
+            with conn.begin():
+                yield conn
 
     def _insert(self, table: Table) -> postgresql.Insert | sqlite.Insert:
         """An INSERT that can say ON CONFLICT DO NOTHING on this backend."""
