@@ -90,3 +90,15 @@ async def test_what_the_policy_says_openly_is_not_a_leak() -> None:
 
 def ctx_with(prompt: str) -> GuardContext:
     return GuardContext(stage="output", metadata={"system_prompt": prompt, "canary": ""})
+
+
+async def test_the_copied_run_is_found_after_false_starts() -> None:
+    # Words that begin runs of the prompt ("you", "their", "the") appear before the copy
+    # without continuing one: only the real run counts, and its span is exact.
+    guard = PromptLeakGuard(PromptLeakParams(min_words=6))
+    copy = "answer retail customers' questions about their cards"
+    text = f"You asked; their reply was the same. Penny, you {copy}, they said."
+    verdict = await guard.check(text, ctx())
+    (span,) = verdict.spans
+    assert text[span.start : span.end] == f"you {copy}"
+    assert "8 consecutive words" in verdict.reason

@@ -5,15 +5,21 @@ from __future__ import annotations
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tether.errors import PolicyError
 from tether.guards import GuardContext
 from tether.guards._links import (
+    _DOMAIN_RE,
+    _URL_RE,
     IMAGE_REMOVED,
     LINK_REMOVED,
     LinksGuard,
     LinksParams,
+    _domain_matches,
+    _url_matches,
     find_links,
     normalize_host,
 )
@@ -209,20 +215,6 @@ def test_normalize_host() -> None:
     assert normalize_host("ex ample.com") is None
 
 
-async def test_one_kilobyte_in_well_under_a_millisecond() -> None:
-    para = (
-        "To reset your PIN open the app and choose Change PIN. See [help](https://help.example.com) "
-        "or ![p](https://evil.net/p.png) and northbank.example/rates. "
-    )
-    text = (para * 10)[:1024]
-    guard = LinksGuard(ALLOW)
-    await guard.check(text, OUT)
-    start = time.perf_counter()
-    for _ in range(50):
-        await guard.check(text, OUT)
-    assert (time.perf_counter() - start) / 50 < 0.005  # about 0.3 ms on one core
-
-
 async def test_hostile_markup_stays_fast() -> None:
     guard = LinksGuard(ALLOW)
     for text in ['<a "' * 5000, "<img alt='x' " * 3000, "[" * 20000, "a." * 10000]:
@@ -267,3 +259,24 @@ def test_tenant_overlay_may_only_tighten() -> None:
     ]:
         with pytest.raises(PolicyError, match="loosens guard 'links'"):
             load_policy_text(POLICY.replace("{params}", loose))
+
+
+# --- fast paths: the same matches as the plain scans -------------------------------------------
+
+_URL_PIECES = (
+    "://", "http", "HTTPS", "ftp", "ws", "wss", "www.", ".com", ".io", ".example", "evil", "a.b",
+    "x-y", "_", "@", "/", ":", " ", "(", ")", ".", "..", "é", "例", "1", "2001",
+)  # fmt: skip
+_URLISH = st.lists(
+    st.one_of(st.sampled_from(_URL_PIECES), st.text(alphabet="aZ09.-_@/: ", max_size=5)),
+    max_size=16,
+).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(_URLISH)
+def test_urls_and_domains_found_from_their_starts_are_the_plain_scans(text: str) -> None:
+    assert [m.span() for m in _url_matches(text)] == [m.span() for m in _URL_RE.finditer(text)]
+    assert [m.span() for m in _domain_matches(text)] == [
+        m.span() for m in _DOMAIN_RE.finditer(text)
+    ]

@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import time
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tether.errors import PolicyError
 from tether.guards import GuardContext
 from tether.guards._phrases import (
+    _EMOJI_RE,
     BannedPhrasesGuard,
     BannedPhrasesParams,
     BrandVoiceGuard,
     BrandVoiceParams,
     VoiceRules,
+    _word_before,
     voice_rules_from_tone,
 )
 from tether.pipeline import apply_spans
@@ -141,26 +145,6 @@ def test_tenant_overlays_add_phrases_and_only_tighten_the_voice() -> None:
     for loose in ["{max_sentences: 6}", "{no_emoji: false}", "{from_tone: false}"]:
         with pytest.raises(PolicyError, match="loosens guard 'brand_voice'"):
             _policy(voice_params=loose)
-
-
-async def test_one_kilobyte_in_well_under_a_millisecond() -> None:
-    text = ("Open the app, choose Cards and then Change PIN. Never share your PIN! 😊 " * 20)[:1024]
-    many = BannedPhrasesParams(
-        phrases=tuple(f"banned phrase number {i}" for i in range(100)),
-        competitors=("Acme Bank", "Globex", "Initech", "Umbrella Corp"),
-    )
-    voice = BrandVoiceGuard(
-        BrandVoiceParams(max_sentences=4, max_words=100, no_emoji=True, forbidden_words=("sadly",))
-    )
-    for guard in (BannedPhrasesGuard(many), voice):
-        await guard.check(text, OUT)
-        start = time.perf_counter()
-        for _ in range(50):
-            await guard.check(text, OUT)
-        assert (time.perf_counter() - start) / 50 < 0.005  # about 0.05 and 0.5 ms on one core
-
-
-# --- brand_voice ---------------------------------------------------------------------------
 
 
 async def voice(text: str, *, ctx: GuardContext = OUT, **params: object) -> tuple[bool, str, str]:
@@ -298,3 +282,19 @@ async def test_clean_answer_passes_every_rule() -> None:
         forbidden_requests=("PIN",),
     )
     assert not flagged, reason
+
+
+# --- fast paths: the same results as the plain definitions -------------------------------------
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="ab.'’_ -,!?é٣\t", max_size=30))
+def test_word_before_a_full_stop_is_what_the_pattern_finds(line: str) -> None:
+    plain = re.search(r"([\w.'\u2019]+)$", line)
+    assert _word_before(line, 0, len(line)) == (plain.group(1) if plain else "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=127), max_size=60))
+def test_ascii_text_holds_no_emoji(text: str) -> None:
+    assert _EMOJI_RE.search(text) is None

@@ -6,6 +6,8 @@ import re
 import time
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from tether.errors import PolicyError
@@ -411,3 +413,156 @@ def test_tenant_overlay_may_not_loosen(params: str, needle: str) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy_text(overlay(params))
     assert any(needle in p.message for p in info.value.problems), info.value.problems
+
+
+# --- fast paths: the same results as the plain scans ------------------------------------------
+#
+# The detector skips work where it can prove a pattern finds nothing (RE2 gates) and tries
+# some patterns only where a match can begin. These properties pin that down against the
+# plain definitions, on text made of the pieces the patterns look for.
+
+_PIECES = st.one_of(
+    st.sampled_from(
+        [
+            " ",
+            "  ",
+            ", ",
+            ".",
+            "-",
+            "/",
+            ":",
+            "@",
+            "(",
+            ")",
+            "+",
+            "+1 ",
+            "00",
+            "0",
+            "12",
+            "123",
+            "4111 1111 1111 1111",
+            "555-0123",
+            "(555) 010-0199",
+            "123-45-6789",
+            "DE89370400440532013000",
+            "GB82 WEST 1234 5698 7654 32",
+            "12345678Z",
+            "X1234567L",
+            "RSSMRA85T10A562S",
+            "AB 12 34 56 C",
+            "192.168.1.1",
+            "10.0.0.",
+            "1.2.3.4.5",
+            "https://",
+            "http://user:pa55@",
+            "ftp://",
+            "Rue ",
+            "rue de la Paix",
+            "PLACE ",
+            "replacement ",
+            "Goethestraße 12",
+            "Hauptstr. 5",
+            "Am Markt 5",
+            "Via Roma ",
+            "Calle de Alcalá 45",
+            "12 Elm Road",
+            "Flat 9, Smith ",
+            "password=",
+            "Api_Key: ",
+            "TOKEN ",
+            "Bearer ",
+            "secret",
+            "passcode is ",
+            "PIN ",
+            "credential",
+            "session_id=",
+            "ghp_",
+            "AKIA",
+            "sk-",
+            "eyJ",
+            "İ",
+            "ı",
+            "ſ",
+            "K",
+            "é",
+            "٣",
+            "１２",
+            "²",
+            "\u00a0",
+        ]
+    ),
+    st.text(alphabet="aAzZeE0159 .,-/:@+()#'", max_size=6),
+)
+PIECED = st.lists(_PIECES, max_size=14).map("".join)
+
+
+@settings(max_examples=400, deadline=None)
+@given(PIECED)
+def test_number_runs_found_from_their_starts_are_the_plain_scan(text: str) -> None:
+    fast = _pii._matches_at(_pii._NUMBER_RUN_RE, _pii._NUMBER_START_RE, text)
+    assert [m.span() for m in fast] == [m.span() for m in _pii._NUMBER_RUN_RE.finditer(text)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(PIECED)
+def test_gates_open_wherever_their_patterns_match(text: str) -> None:
+    t = _pii.normalize(text, casefold=False).text
+    gates = _pii._gates(t)
+    lowered = t.lower()
+    lower = lowered if len(lowered) == len(t) else t
+    plain = [
+        ("iban", _pii._IBAN_RE, t),
+        ("letter_id", _pii._LETTER_ID_RE, t),
+        ("ipv4", _pii._IPV4_RE, t),
+        ("key_word", _pii._KEY_WORD_RE, lower),
+        ("secret_word", _pii._SECRET_WORD_RE, lower),
+    ]
+    patterns = _pii._address_patterns()
+    plain.append(("de_number", patterns[2][0], t))
+    plain += [("en_street", p, t) for p in (patterns[0][0], patterns[1][0], _pii._NAMED_STREET_RE)]
+    if len(lowered) == len(t):  # where the French gate stands in for the words as written
+        plain += [("fr_word", patterns[3][0], t), ("fr_word", patterns[4][0], t)]
+    for gate, pattern, where in plain:
+        if pattern.search(where):
+            assert gate in gates, (gate, pattern.pattern[:40])
+    # Gates in front of the word tests the detectors made before: open wherever those pass.
+    if any(w in lower for w in _pii._SPOKEN_HINTS):
+        assert "spoken" in gates
+    if "bearer" in lower or "token" in lower:
+        assert "bearer" in gates
+    for gate, (_, _, _, _, hints) in zip(_pii._TOKEN_GATES, _pii._TOKEN_RES, strict=True):
+        assert (gate in gates) == any(h in t for h in hints)
+    for k, (_, validator, hints) in enumerate(patterns):
+        if hints and validator != "street-fr":
+            assert (f"address:{k}" in gates) == any(h in t for h in hints)
+    if _pii._URL_CREDENTIALS_RE.search(t):
+        assert _pii._URL_CREDENTIALS_GATE.search(t) is not None
+
+
+def test_gates_for_a_lone_surrogate_open_everything() -> None:
+    every = {name for _, names in _pii._gate_sets() for name in names}
+    assert _pii._gates("\ud800 123") == every
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=40), st.text(alphabet="0123456789²٣１-. ", max_size=20))
+def test_digits_and_the_digit_test_are_the_plain_definitions(prefix: str, digits: str) -> None:
+    text = prefix + digits
+    assert _pii._digits(text) == "".join(c for c in text if c.isdigit() and c.isascii())
+    scan = _pii._Scan(text, _pii._Options(frozenset(PII_ENTITIES), "US", False, 3.0))
+    assert scan.has_digit == any(c.isdigit() for c in scan.t)
+
+
+def test_grouped_street_words_match_as_the_plain_list() -> None:
+    words = sorted(_pii._street_suffixes(), key=lambda w: (-len(w), w))
+    plain = re.compile("|".join(re.escape(w) for w in words))
+    grouped = re.compile(_pii._alternation(words))
+    for word in words:
+        for tail in ("", "s", " Road", "."):
+            probe = word + tail
+            assert plain.match(probe).end() == grouped.match(probe).end(), probe  # type: ignore[union-attr]
+
+
+def test_names_are_never_joined_over_a_longer_gap() -> None:
+    widest = getattr(re, "_parser").parse(_pii._PARTICLE_GAP_RE.pattern).getwidth()[1]  # noqa: B009
+    assert widest <= _pii._MAX_NAME_GAP

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import ClassVar
+
+import pytest
 
 from tether.guards import BoundGuard, GuardContext, Verdict, run_guards
 from tether.policy import GuardConfig
@@ -86,3 +89,97 @@ async def test_exception_is_recorded_and_fails_closed() -> None:
 async def test_unflagged_verdict_is_allow_whatever_the_configured_action() -> None:
     (verdict,) = await run_guards([bound(Sleepy(0), action="escalate")], "fine", CTX)
     assert not verdict.flagged and verdict.action == "allow"
+
+
+class Computing:
+    """Finishes without ever waiting, as rule-based guards do."""
+
+    name = "computing"
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        return Verdict(flagged="bad" in text, reason="said bad")
+
+
+class BrokenLater:
+    name = "broken_later"
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        await asyncio.sleep(0)
+        raise RuntimeError("lost the model")
+
+
+class NotACoroutine:
+    """A check written as a plain method that returns some other awaitable."""
+
+    name = "future"
+
+    def check(self, text: str, ctx: GuardContext) -> asyncio.Future[Verdict]:
+        future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        future.set_result(Verdict(flagged=True, reason="from a future"))
+        return future
+
+
+class RaisesOnCall:
+    name = "raises_on_call"
+
+    def check(self, text: str, ctx: GuardContext) -> asyncio.Future[Verdict]:
+        raise ValueError("bad configuration")
+
+
+class Overrunning:
+    """Computes past its budget before it first waits, then waits for nothing."""
+
+    name = "overrunning"
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        until = time.perf_counter() + 0.02
+        while time.perf_counter() < until:  # computing: nothing can interrupt it
+            pass
+        await asyncio.sleep(0)
+        return Verdict(flagged=True, reason="done")
+
+
+async def test_checks_that_wait_and_checks_that_do_not_mix_in_order() -> None:
+    Recording.log = []
+    guards = [
+        bound(Computing(), id="a"),
+        bound(Recording("b"), id="b"),
+        bound(BrokenLater(), id="c"),
+        bound(Computing(), id="d"),
+        bound(NotACoroutine(), id="e"),
+        bound(RaisesOnCall(), id="f"),
+    ]
+    verdicts = await run_guards(guards, "bad", CTX)
+    assert [v.guard for v in verdicts] == ["a", "b", "c", "d", "e", "f"]
+    assert [v.flagged for v in verdicts] == [True] * 6
+    assert verdicts[1].error is None and verdicts[4].reason == "from a future"
+    assert verdicts[2].error == "RuntimeError: lost the model"
+    assert verdicts[5].error == "ValueError: bad configuration"
+
+
+async def test_a_check_past_its_budget_keeps_the_step_it_had_already_earned() -> None:
+    # As under asyncio.wait_for: the step scheduled before the budget ran out still runs.
+    (verdict,) = await run_guards([bound(Overrunning(), timeout_ms=1)], "x", CTX)
+    assert verdict.error is None and verdict.reason == "done"
+
+
+async def test_cancelling_the_run_cancels_the_checks_that_wait() -> None:
+    cancelled: list[str] = []
+
+    class Waiting:
+        name = "waiting"
+
+        async def check(self, text: str, ctx: GuardContext) -> Verdict:
+            try:
+                await asyncio.sleep(5)
+            except asyncio.CancelledError:
+                cancelled.append(text)
+                raise
+            return Verdict(flagged=False)
+
+    task = asyncio.ensure_future(run_guards([bound(Waiting(), timeout_ms=10_000)], "x", CTX))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert cancelled == ["x"]

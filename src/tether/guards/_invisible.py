@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from typing import Literal
 
@@ -13,6 +14,8 @@ from ._base import GuardContext, GuardParams, Span, Verdict, tighten
 from ._normalize import invisible_category
 
 __all__ = ["InvisibleTextGuard", "InvisibleTextParams"]
+
+_NOT_PLAIN_RE = re.compile(r"[^\t\n\r\x20-\x7e]")
 
 Category = Literal["zero_width", "bidi", "tag", "control", "variation_selector", "private_use"]
 
@@ -39,9 +42,10 @@ class InvisibleTextGuard:
     async def check(self, text: str, ctx: GuardContext) -> Verdict:
         spans: list[Span] = []
         counts: Counter[str] = Counter()
-        for i, ch in enumerate(text):
-            if ch.isascii() and (ch.isprintable() or ch in "\t\n\r"):
-                continue
+        # Only characters other than printable ASCII, tab and newlines can be invisible; the
+        # scan skips to them in C rather than looking at every character in Python.
+        for m in _NOT_PLAIN_RE.finditer(text):
+            i, ch = m.start(), m.group()
             cat = invisible_category(ch)
             if cat is None or cat not in self._wanted:
                 continue

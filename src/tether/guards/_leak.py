@@ -83,29 +83,32 @@ class PromptLeakGuard:
         self, prompt: str, public: tuple[str, ...], text_views: list[View]
     ) -> tuple[tuple[int, int], int] | None:
         n = self.params.min_words
-        shingles = _shingles(prompt, public, n)
+        shingles, firsts = _shingles(prompt, public, n)
         if not shingles:
             return None
         for view in text_views:
-            matches = list(_WORD.finditer(view.text))
-            words = [m.group() for m in matches]
-            i = 0
-            while i <= len(words) - n:
+            words = _WORD.findall(view.text)
+            # A run can only begin with a word that begins one of the prompt's: only there is
+            # a tuple of words built and looked up.
+            for i in [k for k, w in enumerate(words[: len(words) - n + 1]) if w in firsts]:
                 if tuple(words[i : i + n]) in shingles:
                     j = i + n
                     while j < len(words) and tuple(words[j - n + 1 : j + 1]) in shingles:
                         j += 1
+                    matches = list(_WORD.finditer(view.text))  # where the words are
                     span = view.span(matches[i].start(), matches[j - 1].end())
                     return span, j - i
-                i += 1
         return None
 
 
 @functools.lru_cache(maxsize=64)
-def _shingles(prompt: str, public: tuple[str, ...], n: int) -> frozenset[tuple[str, ...]]:
+def _shingles(
+    prompt: str, public: tuple[str, ...], n: int
+) -> tuple[frozenset[tuple[str, ...]], frozenset[str]]:
     """Runs of ``n`` words of the system prompt, leaving out what the assistant may say openly
     (its refusal and redirect replies, its context facts: ``public``); a run never spans a
-    removed part. Cached: the same prompt is checked on every turn."""
+    removed part. Cached: the same prompt is checked on every turn. Also the runs' first
+    words."""
     segments = [views(prompt)[0].text]
     for text in sorted({views(t)[0].text for t in public}, key=len, reverse=True):
         if text:
@@ -114,4 +117,4 @@ def _shingles(prompt: str, public: tuple[str, ...], n: int) -> frozenset[tuple[s
     for seg in segments:
         words = [m.group() for m in _WORD.finditer(seg)]
         out.update(tuple(words[i : i + n]) for i in range(len(words) - n + 1))
-    return frozenset(out)
+    return frozenset(out), frozenset(run[0] for run in out)

@@ -20,6 +20,7 @@ a trailing dot ignored. An entry allows the domain and its subdomains on label b
 
 from __future__ import annotations
 
+import functools
 import html
 import ipaddress
 import re
@@ -110,11 +111,16 @@ _PATH_TLDS = frozenset(
     """.split()
 )
 _CODE_RE = re.compile(r"(?s)```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`")
+# A dot before a letter: every bare domain has one before its top-level domain.
+_DOMAIN_DOT_RE = re.compile(r"\.(?=[^\W\d_])")
+_NOT_RUN_RE = re.compile(r"[^\w.-]")
 
 
+@functools.lru_cache(maxsize=1024)
 def normalize_host(host: str) -> str | None:
     """A host as a browser resolves it: lowercase ASCII (IDNA), no trailing dot; None when it
-    is no valid host name."""
+    is no valid host name. Kept for the hosts seen last: the same few come back all the
+    time (the deployer's own sites), and IDNA encoding costs microseconds."""
     host = unquote(host).translate(_DOTS).strip().rstrip(".")
     if not host or len(host) > 253:
         return None
@@ -129,6 +135,7 @@ def normalize_host(host: str) -> str | None:
     return ascii_host
 
 
+@functools.lru_cache(maxsize=1024)  # hosts come back, and a failed ip_address() raises
 def _is_ip(host: str) -> bool:
     """IPv6 in brackets, dotted IPv4, and the integer, hex and octal forms browsers accept."""
     if host.startswith("["):
@@ -231,20 +238,28 @@ def find_links(text: str, *, bare_domains: bool = True) -> list[Link]:
         if link is not None:
             found.append(link)
 
+    # Each pattern scan costs tens of microseconds per kilobyte even when it finds nothing, so
+    # the literal text every match of a pattern holds is looked for first ("](", "]:", "://").
     definitions: dict[str, tuple[str, int, int]] = {}
-    for m in _MD_REF_DEF_RE.finditer(text):
-        definitions.setdefault(m.group(1).strip().casefold(), (m.group(2) or m.group(3), *m.span()))
-    images_by_ref = {
-        (m.group(3) or m.group(2)).strip().casefold()
-        for m in _MD_REF_USE_RE.finditer(text)
-        if m.group(1)
-    }
+    if "]:" in text:
+        for m in _MD_REF_DEF_RE.finditer(text):
+            key = m.group(1).strip().casefold()
+            definitions.setdefault(key, (m.group(2) or m.group(3), *m.span()))
+    images_by_ref = (
+        {
+            (m.group(3) or m.group(2)).strip().casefold()
+            for m in _MD_REF_USE_RE.finditer(text)
+            if m.group(1)
+        }
+        if definitions
+        else set()
+    )
     for label, (url, a, b) in definitions.items():
         kind: LinkKind = "image" if label in images_by_ref else "link"
         add(_link(kind, url, a, b, ""))
         cover(a, b)
 
-    for m in _MD_INLINE_RE.finditer(text):
+    for m in _MD_INLINE_RE.finditer(text) if "](" in text else ():
         is_image, label = m.group(1) == "!", m.group(2)
         url = m.group(3) if m.group(3) is not None else m.group(4)
         a, b = m.span()
@@ -289,24 +304,26 @@ def find_links(text: str, *, bare_domains: bool = True) -> list[Link]:
                     add(_link("image", url, a, b, replacement))
         cover(m.start(), m.end())
 
-    for m in _CSS_URL_RE.finditer(text):
+    lowered = text.lower()  # for the case-insensitive patterns' literal parts
+    for m in _CSS_URL_RE.finditer(text) if "url(" in lowered else ():
         if free(*m.span()):
             url = next((g for g in m.groups() if g is not None), "")
             add(_link("image", url, *m.span(), IMAGE_REMOVED))
             cover(*m.span())
 
-    for regex in (_URL_RE, _WWW_RE):
-        for m in regex.finditer(text):
+    www_urls = _WWW_RE.finditer(text) if "www." in lowered else iter(())
+    for bare, found_urls in ((False, _url_matches(text)), (True, www_urls)):
+        for m in found_urls:
             url = _trim(m.group())
             a, b = m.start(), m.start() + len(url)
             if url and free(a, b):
-                add(_link("link", url, a, b, LINK_REMOVED, bare=regex is _WWW_RE))
+                add(_link("link", url, a, b, LINK_REMOVED, bare=bare))
                 cover(a, b)
 
     if bare_domains:
-        for m in _CODE_RE.finditer(text):
+        for m in _CODE_RE.finditer(text) if "`" in text or "~~~" in text else ():
             cover(*m.span())  # code is not rendered as links
-        for m in _DOMAIN_RE.finditer(text):
+        for m in _domain_matches(text):
             a = m.start()
             url = _trim(m.group())
             tld = m.group(2).casefold()
@@ -318,6 +335,46 @@ def find_links(text: str, *, bare_domains: bool = True) -> list[Link]:
             add(_link("domain", url, a, a + len(url), LINK_REMOVED, bare=True))
             cover(a, a + len(url))
     return sorted(found, key=lambda link: (link.start, link.end))
+
+
+def _url_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_URL_RE.finditer(text)``, tried only where a scheme (2 to 5 letters) can end right
+    before a "://"."""
+    starts: set[int] = set()
+    at = text.find("://")
+    while at != -1:
+        starts.update(range(max(at - 5, 0), max(at - 1, 0)))
+        at = text.find("://", at + 3)
+    end = 0
+    for start in sorted(starts):
+        if start >= end and (m := _URL_RE.match(text, start)) is not None:
+            yield m
+            end = m.end()
+
+
+def _domain_matches(text: str) -> Iterator[re.Match[str]]:
+    """``_DOMAIN_RE.finditer(text)``, tried only where a match can begin. A domain is a run
+    of word characters, dots and hyphens with none of them before it, and it holds a dot
+    before a letter (before its top-level domain): it starts where the run around such a
+    dot starts."""
+    end = 0
+    last_dot = -1
+    n = len(text)
+    backwards = ""  # the text reversed: how far a run reaches back is a match there, in C
+    for dot in _DOMAIN_DOT_RE.finditer(text):
+        at = dot.start()
+        # The run's start, looking back at most to the previous dot, whose run start is
+        # known: every character is looked at once.
+        backwards = backwards or text[::-1]
+        stop = _NOT_RUN_RE.search(backwards, n - at, n - last_dot - 1)
+        start = n - stop.start() if stop else last_dot + 1
+        if last_dot >= 0 and start == last_dot + 1:
+            last_dot = at
+            continue  # the same run as the previous dot's, whose start was tried already
+        last_dot = at
+        if start >= end and (m := _DOMAIN_RE.match(text, start)) is not None:
+            yield m
+            end = m.end()
 
 
 def _allowed(host: str | None, domains: tuple[str, ...]) -> bool:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import html
 import re
 import string
@@ -24,6 +25,8 @@ import unicodedata
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+
+import re2
 
 __all__ = [
     "INVISIBLE_CATEGORIES",
@@ -363,13 +366,42 @@ def _ends_field(starts: Sequence[int], ends: Sequence[int]) -> tuple[int, ...] |
     return tuple(ends)
 
 
+# Several guards of one turn read the same text (pii and secrets its normalized form,
+# deny_list and banned_phrases its casefolded one, the adversarial and toxicity guards its
+# views): the last few results are kept, keyed on the text. Longer texts are not kept, so
+# the cache stays small.
+_MEMO_MAX_CHARS = 4096
+_MEMO_SIZE = 16
+
+
 def normalize(text: str, *, casefold: bool = True) -> Normalized:
     """NFKC, invisible characters and stacked diacritics dropped, homoglyphs folded to
     Latin, optionally casefolded."""
+    if len(text) <= _MEMO_MAX_CHARS:
+        return _normalize_memo(text, casefold)
+    return _normalize(text, casefold)
+
+
+def _normalize(text: str, casefold: bool) -> Normalized:
     out, starts, ends = _prepare(text)
     if casefold:
         out, starts, ends = _casefold(out, starts, ends)
-    return Normalized(out, tuple(starts), len(text), _ends_field(starts, ends))
+    return Normalized(out, _as_tuple(starts), len(text), _ends_field(starts, ends))
+
+
+_COUNTING = tuple(range(4096))
+
+
+def _as_tuple(offsets: Sequence[int]) -> tuple[int, ...]:
+    """``tuple(offsets)``. Most texts map one to one (``range(n)``): a slice of a prebuilt
+    tuple shares its int objects instead of allocating ``n`` new ones."""
+    counting = isinstance(offsets, range) and offsets.start == 0 and offsets.step == 1
+    if counting and len(offsets) <= len(_COUNTING):
+        return _COUNTING[: len(offsets)]
+    return tuple(offsets)
+
+
+_normalize_memo = functools.lru_cache(maxsize=_MEMO_SIZE)(_normalize)
 
 
 # --- Transforms for views() ---------------------------------------------------------------
@@ -419,7 +451,8 @@ def _as_text(data: bytes) -> str | None:
     s = data.decode("utf-8", "replace")
     if not s or (s.isprintable() and "\ufffd" not in s):
         return s or None
-    printable = sum(1 for c in s if (c.isprintable() and c != "\ufffd") or c in "\t\n\r")
+    # Printable characters but U+FFFD, and tabs and line breaks, counted in C.
+    printable = sum(map(str.isprintable, s)) - s.count("\ufffd") + sum(s.count(c) for c in "\t\n\r")
     return s if printable >= _PRINTABLE_SHARE * len(s) else None
 
 
@@ -451,8 +484,8 @@ _LEET = {
 _LEET_HINT = r"[013457@$|!](?:(?<=[^\W\d_].)|(?=[^\W\d_]))"
 _LEET_HINT_RE = re.compile(_LEET_HINT)
 _LEET_CHAR_RE = re.compile(r"[013457@$|!]")
-# A whitespace-delimited chunk holding a hint; the lookbehind keeps the scan linear.
-_LEET_CHUNK_RE = re.compile(rf"(?<!\S)\S*?{_LEET_HINT}\S*")
+_LEET_NOT_AT_RE = re.compile(r"[013457$|!]")  # "@" is no leetspeak in an e-mail address
+_SPACE_RE = re.compile(r"\s")
 _LEET_TOKEN_RE = re.compile(r"[\w@$|!]+")
 # Tokens that mix letters and digits for honest reasons: ordinals and units ("4th",
 # "10am", "5kg"), names with a number ("win10", "sha256"),
@@ -534,6 +567,8 @@ def _leet_chunk(chunk: str, base: int, dense: bool) -> tuple[list[_Edit], bool, 
     if "://" in chunk or _looks_like_hex_id(chunk, _DENSE_HEX_ID_MIN if dense else _HEX_ID_MIN):
         return [], False, False
     at_is_leet = _EMAIL_AT_RE.search(chunk) is None
+    if not at_is_leet and _LEET_NOT_AT_RE.search(chunk) is None:
+        return [], False, False  # an e-mail address and no other leet character: no edit
     # A base64 payload is full of digits between letters; the base64 view decodes it.
     encoded = (
         [m.span() for m in _B64_RE.finditer(chunk) if _b64decode(m.group())]
@@ -564,6 +599,26 @@ def _leet_chunk(chunk: str, base: int, dense: bool) -> tuple[list[_Edit], bool, 
     return edits, strong, leetlike
 
 
+def _leet_chunks(text: str) -> list[tuple[int, str]]:
+    """The whitespace-delimited chunks holding a leet hint, with where each starts: found
+    from the hints, which the scan reaches in C, rather than by trying every position."""
+    chunks: list[tuple[int, str]] = []
+    end = 0
+    n = len(text)
+    backwards = ""  # the text reversed, to find how far a chunk reaches back in C
+    for hint in _LEET_HINT_RE.finditer(text):
+        at = hint.start()
+        if at < end:
+            continue  # in the chunk just taken
+        backwards = backwards or text[::-1]
+        space = _SPACE_RE.search(backwards, n - at, n - end)
+        start = n - space.start() if space else end
+        space = _SPACE_RE.search(text, at)
+        end = space.start() if space else n
+        chunks.append((start, text[start:end]))
+    return chunks
+
+
 def _leet(text: str) -> list[_Edit] | None:
     """'1gn0r3 pr3v10u5' -> 'ignore previous', only where digits or symbols sit in words.
 
@@ -577,14 +632,14 @@ def _leet(text: str) -> list[_Edit] | None:
     by_chunk: dict[int, list[_Edit]] = {}
     leetlike: set[int] = set()
     interior: set[int] = set()
-    for m in _LEET_CHUNK_RE.finditer(text):
-        edits, inside, like = _leet_chunk(m.group(), m.start(), dense=False)
+    for start, chunk in _leet_chunks(text):
+        edits, inside, like = _leet_chunk(chunk, start, dense=False)
         if edits:
-            by_chunk[m.start()] = edits
+            by_chunk[start] = edits
         if inside:
-            interior.add(m.start())
+            interior.add(start)
         if like:
-            leetlike.add(m.start())
+            leetlike.add(start)
     if not interior:
         return None
     width = 2 * _DENSE_LEET_WINDOW + 1  # at the text's ends the window shifts inwards
@@ -634,13 +689,22 @@ _HEX_BARE_RE = re.compile(r"[0-9A-Fa-f]{2}(?:[ :]?[0-9A-Fa-f]{2}){7,}[0-9A-Fa-f]
 _HEX_NOISE_RE = re.compile(r"\\x|0[xX]|[^0-9A-Fa-f]")
 
 
+# _HEX_BARE_RE without its optional last digit, for RE2: one pass of its DFA tells whether
+# the pattern can match at all, where ``re`` would try it at every hex letter of the text.
+_HEX_BARE_GATE = re2.compile(r"[0-9A-Fa-f]{2}(?:[ :]?[0-9A-Fa-f]{2}){7,}")
+
+
 def _hex_runs(text: str) -> list[tuple[int, int]]:
     runs: list[tuple[int, int]] = []
     if "\\x" in text:
         runs += (m.span() for m in _HEX_ESCAPED_RE.finditer(text))
     if "0x" in text or "0X" in text:
         runs += (m.span() for m in _HEX_PREFIXED_RE.finditer(text))
-    for m in _HEX_BARE_RE.finditer(text):
+    try:
+        bare = _HEX_BARE_GATE.search(text) is not None
+    except UnicodeEncodeError:  # a lone surrogate: RE2 reads UTF-8 only
+        bare = True
+    for m in _HEX_BARE_RE.finditer(text) if bare else ():
         a, b = m.span()
         # Standing alone, not the tail of a word, a base64 run or a 0x-prefixed number.
         if (a == 0 or not text[a - 1].isalnum()) and (b == len(text) or not text[b].isalnum()):
@@ -805,7 +869,7 @@ class _Layer:
         text, starts, ends = _casefold(self.text, self.starts, self.ends)
         if len(text) > limit:
             text, starts, ends = text[:limit], starts[:limit], ends[:limit]
-        return View(text, tuple(starts), self.transforms, _ends_field(starts, ends))
+        return View(text, _as_tuple(starts), self.transforms, _ends_field(starts, ends))
 
     def derive(self, edits: list[_Edit], name: str, limit: int) -> _Layer:
         text, src_starts, src_ends = self.text, self.starts, self.ends
@@ -870,10 +934,20 @@ def views(
     decoding, so a detector sees the payload in context. At most ``max_views`` views, none
     longer than ``max_expansion * len(text) + 64`` characters; never raises.
     """
+    if len(text) <= _MEMO_MAX_CHARS:
+        return list(_views_memo(text, max_depth, max_views, max_expansion))
+    return _views(text, max_depth, max_views, max_expansion)
+
+
+def _views(text: str, max_depth: int, max_views: int, max_expansion: int) -> list[View]:
     limit = max(max_expansion, 1) * len(text) + 64
     raw, starts, ends = _prepare(text)
     base = _Layer(raw[:limit], starts[:limit], ends[:limit], ("normalize",))
-    found = [base.view(limit)]
+    norm = normalize(text)  # often computed already for another guard of the turn
+    if len(raw) <= limit and len(norm.text) <= limit:  # nothing cut: the same reading
+        found = [View(norm.text, norm.offsets, ("normalize",), norm.ends)]
+    else:
+        found = [base.view(limit)]
     seen = {found[0].text}
 
     def keep(layer: _Layer) -> bool:
@@ -905,3 +979,8 @@ def views(
             candidates.append(layer.derive(merged, "+".join(n for n, _ in fresh), limit))
         queue.extend((child, depth + 1, found_here) for child in candidates if keep(child))
     return found
+
+
+@functools.lru_cache(maxsize=4)  # a turn's guards share one text; views can be large
+def _views_memo(text: str, max_depth: int, max_views: int, max_expansion: int) -> tuple[View, ...]:
+    return tuple(_views(text, max_depth, max_views, max_expansion))

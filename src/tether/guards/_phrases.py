@@ -213,6 +213,16 @@ def _sentence_start(text: str, pos: int, first_word: int) -> int:
     return pos
 
 
+def _word_before(text: str, start: int, end: int) -> str:
+    r"""The run of ``[\w.'’]`` that ends ``text[start:end]`` (what ``([\w.'’]+)$`` finds
+    there, the line holding no newline), found by stepping back from the end instead of
+    trying the pattern at every position."""
+    i = end
+    while i > start and (text[i - 1].isalnum() or text[i - 1] in "_.'\u2019"):
+        i -= 1
+    return text[i:end]
+
+
 def _sentences(text: str) -> list[tuple[int, int]]:
     """Spans of the sentences (and list items) of ``text``."""
     spans: list[tuple[int, int]] = []
@@ -223,10 +233,9 @@ def _sentences(text: str) -> list[tuple[int, int]]:
             start = item.end()
         pos = start
         for m in _SENTENCE_END_RE.finditer(text, start, line.end()):
-            word = re.search(r"([\w.'\u2019]+)$", text[pos : m.start()])
-            if m.group().startswith(".") and word:
-                w = word.group(1).casefold()
-                if w in _ABBREVIATIONS or _INITIALS_RE.fullmatch(w):
+            if m.group().startswith("."):
+                w = _word_before(text, pos, m.start()).casefold()
+                if w and (w in _ABBREVIATIONS or _INITIALS_RE.fullmatch(w)):
                     continue
             if first := _WORD_RE.search(text, pos, m.end()):
                 spans.append((_sentence_start(text, pos, first.start()), m.end()))
@@ -405,7 +414,8 @@ class BrandVoiceGuard:
                     spans += [Span(start=m.start(), end=m.end(), label="EXCLAMATION",
                                    replacement=".") for m in marks]  # fmt: skip
         if p.no_emoji:
-            emoji = list(_EMOJI_RE.finditer(text))
+            # Every emoji holds a character outside ASCII (a keycap its U+20E3).
+            emoji = [] if text.isascii() else list(_EMOJI_RE.finditer(text))
             if emoji:
                 reasons.append(f"uses emoji {_listed(m.group() for m in emoji)}")
                 spans += [

@@ -87,10 +87,14 @@ Every pattern is Python ``re`` written with bounded repetition only (``{m,n}``, 
 the text (a test checks every pattern in this module). User-supplied patterns are not part
 of these guards. Phone candidates go to ``phonenumbers.parse`` one by one (its
 ``PhoneNumberMatcher`` costs about 1.7 ms per KB on its own), after a check of their length
-against the region's. Pattern families are tried only when a word they need is in the text.
-A 1 KB message costs the ``pii`` guard about 0.2 ms of CPU (0.85 ms when dense with
-entities) and the ``secrets`` guard 0.1-0.2 ms. Texts over 20,000 characters are scanned in
-a worker thread.
+against the region's. Pattern families are tried only where they can match: two passes of
+RE2 sets (linear DFAs, no backtracking; see the gates below) say which families' patterns,
+loosened, match anywhere in the text, and those that begin with a digit or a capital are
+tried only at digits or capitals. On the 2-core development machine, a 1 KB support message
+with an e-mail address, a phone number and a link three times over costs the ``pii`` guard
+about 0.3 ms of CPU (a third of it parsing the three phone numbers), the ``secrets`` guard
+about 0.04 ms; text dense with entities about 1.5 ms and 0.4 ms (``benchmarks/guards.py``,
+``benchmarks/pii.py``). Texts over 20,000 characters are scanned in a worker thread.
 """
 
 from __future__ import annotations
@@ -110,11 +114,12 @@ import re
 import secrets as _secrets
 import string
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Literal, get_args
+from typing import Literal, NamedTuple, get_args
 
 import phonenumbers
+import re2
 from pydantic import Field, field_validator
 from stdnum import iban as _iban
 from stdnum.de import idnr as _de_idnr
@@ -186,6 +191,7 @@ PiiMode = Literal["redact", "mask", "hash", "pseudonymize"]
 
 PII_ENTITIES: tuple[PiiEntity, ...] = get_args(PiiEntity)
 SECRET_ENTITIES: tuple[SecretEntity, ...] = get_args(SecretEntity)
+_KNOWN_ENTITIES = frozenset(PII_ENTITIES + SECRET_ENTITIES)
 
 _THREAD_THRESHOLD = 20_000
 # Salt for ``mode: hash`` when the named environment variable is unset: new per process.
@@ -207,8 +213,8 @@ class PiiMatch:
     """Canonical form: what decides that two mentions are the same value (hashing, vault)."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+# A tuple: one is made for every detection, and a frozen dataclass is slower to make.
+class _Hit(NamedTuple):
     entity: str
     start: int
     end: int
@@ -236,13 +242,28 @@ class _Scan:
         self.options = options
         self.hits: list[_Hit] = []
         self._lower: str | None = None
+        self.lowercased = False
+        """Whether :attr:`lower` is the lower-cased text (not the text itself)."""
 
     @property
     def lower(self) -> str:
         if self._lower is None:
             lowered = self.t.lower()
-            self._lower = lowered if len(lowered) == len(self.t) else self.t
+            self.lowercased = len(lowered) == len(self.t)
+            self._lower = lowered if self.lowercased else self.t
         return self._lower
+
+    @functools.cached_property
+    def gates(self) -> frozenset[str]:
+        """The cheap tests (:func:`_gate_sets`) that this text passes."""
+        return _gates(self.t)
+
+    @functools.cached_property
+    def has_digit(self) -> bool:
+        # What ``any(c.isdigit() for c in t)`` says, without a Python step per character.
+        if self.t.isascii():
+            return _ASCII_DIGIT_RE.search(self.t) is not None
+        return any(map(str.isdigit, self.t))
 
     def wants(self, entity: str) -> bool:
         return entity in self.options.entities
@@ -269,6 +290,114 @@ class _Scan:
             )
 
 
+# --- cheap gates -----------------------------------------------------------------------------
+#
+# Most detectors find nothing in most texts, but a Python pattern scan costs tens of
+# microseconds per kilobyte even then. One RE2 pass (a DFA, a few microseconds per kilobyte)
+# first tells which detectors can find anything at all: each gate below matches wherever its
+# detector's pattern could (the same pattern without lookarounds and bounds, or the literal
+# words its detector already required), so skipping a detector whose gate failed changes no
+# result. RE2's ``\p{Nd}`` stands for Python's ``\d`` (every decimal digit), and a negated
+# class such as ``[^\s@]`` only grows in RE2, whose ``\s`` is ASCII.
+
+_ASCII_DIGIT_RE = re.compile(r"[0-9]")
+# Matches every text: if RE2 gives up on a text (its DFA ran out of memory), this gate is
+# missing too, and every detector runs.
+_ALWAYS = "always"
+
+
+def _literals(words: Iterable[str]) -> str:
+    return "|".join(re2.escape(w) for w in sorted(set(words)))
+
+
+@functools.cache
+def _gate_sets() -> tuple[tuple[re2.Set, tuple[str, ...]], ...]:
+    """The gates as RE2 sets, each with its gates' names by index: patterns apart from
+    words, because one DFA for all of them takes many more states on text dense with
+    entities, and runs out of the processor's cache."""
+    patterns: dict[str, str] = {
+        _ALWAYS: "",
+        "iban": r"[A-Za-z]{2}\p{Nd}{2}",
+        "letter_id": r"\p{Nd}{8}[ \-]?[A-Za-z]|[XYZxyz][ \-]?\p{Nd}{7}[ \-]?[A-Za-z]"
+        r"|[A-Za-z]{6}[0-9LMNP-Vlmnp-v]{2}[A-EHLMPR-Ta-ehlmpr-t][0-9LMNP-Vlmnp-v]{2}[A-Za-z]"
+        r"[0-9LMNP-Vlmnp-v]{3}[A-Za-z]"
+        r"|[A-CEGHJ-PR-TW-Z][A-CEGHJ-NPR-TW-Z] ?\p{Nd}{2} ?\p{Nd}{2} ?\p{Nd}{2} ?[A-D]",
+        "ipv4": r"\p{Nd}{1,3}\.\p{Nd}{1,3}\.\p{Nd}{1,3}\.\p{Nd}{1,3}",
+        # A German street name ends in a lower-case letter (or an abbreviating dot) right
+        # before its house number: "Goethestraße 12", "Hauptstr. 5".
+        "de_number": r"[a-zäöüß]\.? \p{Nd}",
+    }
+    words: dict[str, str] = {
+        _ALWAYS: "",
+        # Both French patterns hold a street word and a space (see _french_hint).
+        "fr_word": f"(?i)(?:{_literals(_FR_WORDS)}) ",
+        # Secret words, which the detectors look for in the lower-cased text: here without
+        # regard to case, RE2 folding to each of these letters every character whose lower
+        # case it is (the Kelvin sign too). Gates for _KEY_WORD_RE and _SECRET_WORD_RE, and
+        # in front of the words the spoken-password and bearer-token scans already required.
+        "key_word": f"(?i){_literals(_KEY_WORD_HINTS)}",
+        "secret_word": f"(?i){_literals(_SECRET_WORD_HINTS)}",
+        "spoken": f"(?i){_literals(_SPOKEN_HINTS)}",
+        "bearer": "(?i)bearer|token",
+    }
+    for gate, (_, _, _, _, hints) in zip(_TOKEN_GATES, _TOKEN_RES, strict=True):
+        words[gate] = _literals(hints)
+    for k, (_, validator, hints) in enumerate(_address_patterns()):
+        if hints and validator != "street-fr":  # French hints are read on the lower-cased text
+            words[f"address:{k}"] = _literals(hints)
+    # The English patterns end in a street word as written ("12 Elm Road", "Flat 9, ...
+    # Close"); so does every named street ("lives on Main Street").
+    words["en_street"] = _literals(_street_suffixes())
+    options = re2.Options()
+    options.log_errors = False
+    sets = []
+    for gates in (patterns, words):
+        gate_set = re2.Set.SearchSet(options)
+        for pattern in gates.values():
+            gate_set.Add(pattern)
+        gate_set.Compile()
+        sets.append((gate_set, tuple(gates)))
+    return tuple(sets)
+
+
+@functools.lru_cache(maxsize=16)  # the pii and secrets guards of a turn read the same text
+def _gates(text: str) -> frozenset[str]:
+    passed: set[str] = set()
+    for gate_set, names in _gate_sets():
+        try:
+            found = gate_set.Match(text)
+        except UnicodeEncodeError:  # a lone surrogate: RE2 reads UTF-8 only
+            found = None
+        if not found or 0 not in found:
+            passed.update(names)
+        else:
+            passed.update(names[k] for k in found)
+    return frozenset(passed)
+
+
+# _URL_CREDENTIALS_RE without lookarounds and bounds, on its own: in a set with the others,
+# its long character classes multiply the DFA's states.
+_URL_CREDENTIALS_GATE = re2.compile(
+    r"[A-Za-z][A-Za-z0-9+.\-]{1,20}://[^\s/?#@:\"'<>]+:[^\s/?#@\"'<>]+@"
+)
+
+
+def _matches_at(
+    regex: re.Pattern[str], starts: re.Pattern[str], text: str
+) -> Iterator[re.Match[str]]:
+    """What ``regex.finditer(text)`` yields, trying ``regex`` only where ``starts`` matches
+    (one character), which must be everywhere a match of ``regex`` can begin; ``regex`` must
+    never match the empty string. Both patterns' lookbehinds see the text before ``pos``."""
+    pos = 0
+    while (start := starts.search(text, pos)) is not None:
+        m = regex.match(text, start.start())
+        if m is None:
+            pos = start.start() + 1
+        else:
+            yield m
+            pos = m.end()
+
+
 def find_pii(
     text: str,
     *,
@@ -287,7 +416,7 @@ def find_pii(
     form, and by digits for numbers).
     """
     wanted = frozenset(entities)
-    unknown = wanted - set(PII_ENTITIES) - set(SECRET_ENTITIES)
+    unknown = wanted - _KNOWN_ENTITIES
     if unknown:
         known = ", ".join(PII_ENTITIES + SECRET_ENTITIES)
         raise ValueError(f"unknown entities {sorted(unknown)}; known: {known}")
@@ -338,8 +467,11 @@ class _Allowed:
         return len(digits) >= 6 and (digits in self.digits or _digits(value) in self.digits)
 
 
+_NOT_DIGITS_RE = re.compile(r"[^0-9]{1,1000}")  # all but the ASCII digits
+
+
 def _digits(text: str) -> str:
-    return "".join(c for c in text if c.isdigit() and c.isascii())
+    return _NOT_DIGITS_RE.sub("", text)
 
 
 # --- e-mail ---------------------------------------------------------------------------------
@@ -416,6 +548,9 @@ _NUMBER_RUN_RE = re.compile(
     r"(?:(?<![\w+])\+ ?|(?<![\w+/\-])(?<!\d[.,])(?:\b00 ?)?\(?)"
     r"\d(?:[ \u00a0().\-]{0,3}\d){5,22}(?![\w])"
 )
+# Where a number run can begin: a digit, "+" or "(" not right after a word character (both
+# branches above forbid one). Charset first, so the scan skips ahead in C.
+_NUMBER_START_RE = re.compile(r"[+(\d](?<!\w.)")
 _DOTTED_QUAD_RE = re.compile(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
 _GROUP_SPLIT_RE = re.compile(r"[^0-9]{1,3}")
 _CLAUSE_SPLIT_RE = re.compile(r"[0-9.;!?\n]")
@@ -447,9 +582,9 @@ _NHS_CONTEXT_RE = re.compile(r"\bnhs\b")
 
 def _numbers(scan: _Scan) -> None:
     t = scan.t
-    if not any(c.isdigit() for c in t):
+    if not scan.has_digit:
         return
-    for m in _NUMBER_RUN_RE.finditer(t):
+    for m in _matches_at(_NUMBER_RUN_RE, _NUMBER_START_RE, t):
         run = m.group()
         start, end = m.start(), m.end()
         if run[0] == "(" and ")" not in run:
@@ -632,6 +767,8 @@ _NINO_CONTEXT_RE = re.compile(r"national insurance|\bnino\b|\bni ?(?:no|number)"
 
 
 def _ibans(scan: _Scan) -> None:
+    if "iban" not in scan.gates:
+        return
     for m in _IBAN_RE.finditer(scan.t):
         raw = m.group()
         compact = raw.replace(" ", "").replace("\u00a0", "").upper()
@@ -646,6 +783,8 @@ def _ibans(scan: _Scan) -> None:
 
 
 def _letter_ids(scan: _Scan) -> None:
+    if "letter_id" not in scan.gates:
+        return
     for m in _LETTER_ID_RE.finditer(scan.t):
         kind = m.lastgroup
         value = "".join(c for c in m.group() if c.isalnum()).upper()
@@ -682,7 +821,7 @@ _IP_CONTEXT_RE = re.compile(r"\bip\b|address|server|host|client|from|connect")
 
 def _ips(scan: _Scan) -> None:
     t = scan.t
-    if "." in t:
+    if "ipv4" in scan.gates:
         for m in _IPV4_RE.finditer(t):
             if _VERSION_BEFORE_RE.search(scan.before(m.start(), 20)):
                 continue
@@ -786,10 +925,15 @@ _WEAK_CUE_RE = re.compile(
     r"|ich bin|je suis|soy|sono|et|und|y|e)[\s,]{1,3}$"
 )
 # Capitalised words (checked again by _capitalised: the ranges hold some lower-case letters).
-_CAP_WORD_RE = re.compile(r"(?<![\w'’\-])[A-ZÀ-ÖØ-ÞĀ-ſ][^\W\d_]{0,39}(?:['’\-][^\W\d_]{1,40}){0,3}")
+# The capital comes first and the lookbehind after it (same matches), so the scan skips to
+# capitals in C instead of testing the lookbehind at every position.
+_CAP_WORD_RE = re.compile(
+    r"[A-ZÀ-ÖØ-ÞĀ-ſ](?<![\w'’\-].)[^\W\d_]{0,39}(?:['’\-][^\W\d_]{1,40}){0,3}"
+)
 _PARTICLE_GAP_RE = re.compile(
     r" (?:van|von|der|den|de|da|di|del|della|du|dos|das|le|la|bin|ter|zu)(?: (?:der|den|la|los))? "
 )
+_MAX_NAME_GAP = len(" della los ")  # the longest gap within a name: " ", ". " or particles
 
 
 @dataclass(frozen=True, slots=True)
@@ -830,17 +974,19 @@ def _capitalised(word: str) -> bool:
 def _persons(scan: _Scan) -> None:
     t = scan.t
     lex = _lexicon()
-    tokens = [
-        (m.start(), m.end() - 2 if m.group().endswith(("'s", "’s")) else m.end())
-        for m in _CAP_WORD_RE.finditer(t)
-        if _capitalised(m.group())
-    ]
+    tokens = []
+    for m in _CAP_WORD_RE.finditer(t):
+        word = m.group()
+        if _capitalised(word):
+            tokens.append((m.start(), m.end() - 2 if word.endswith(("'s", "’s")) else m.end()))
     singles: list[tuple[int, bool]] = []  # lone capitalised words: (token, flagged)
     i = 0
     while i < len(tokens):
         run = [i]
         j = i
         while j + 1 < len(tokens) and len(run) < 5:
+            if tokens[j + 1][0] - tokens[j][1] > _MAX_NAME_GAP:
+                break  # most capitalised words stand far apart: nothing to slice and test
             gap = t[tokens[j][1] : tokens[j + 1][0]]
             prev = t[tokens[j][0] : tokens[j][1]]
             nxt = t[tokens[j + 1][0] : tokens[j + 1][1]]
@@ -853,6 +999,10 @@ def _persons(scan: _Scan) -> None:
                 break
             run.append(j + 1)
             j += 1
+        if len(run) == 1 and _plain_word(t[tokens[i][0] : tokens[i][1]], lex):
+            singles.append((i, False))  # what _score_name decides first, without the call
+            i += 1
+            continue
         flagged = _score_name(scan, lex, tokens, run)
         if len(run) == 1:
             singles.append((i, flagged))
@@ -860,16 +1010,20 @@ def _persons(scan: _Scan) -> None:
     _name_lists(scan, lex, tokens, singles)
 
 
+def _plain_word(word: str, lex: _Lexicon) -> bool:
+    """A capitalised word that alone is no name: a listed non-name, or a common word that
+    the name lists do not hold."""
+    return word in _NOT_NAMES or (
+        word not in lex.first and word not in lex.last and word.casefold() in lex.common
+    )
+
+
 def _score_name(scan: _Scan, lex: _Lexicon, tokens: list[tuple[int, int]], run: list[int]) -> bool:
     """Score one run of capitalised words as a name; whether it was flagged."""
     t = scan.t
     words = [t[tokens[k][0] : tokens[k][1]] for k in run]
-    if len(words) == 1:  # most runs: one capitalised word starting a sentence
-        word = words[0]
-        if word in _NOT_NAMES or (
-            word not in lex.first and word not in lex.last and word.casefold() in lex.common
-        ):
-            return False
+    if len(words) == 1 and _plain_word(words[0], lex):
+        return False  # most runs: one capitalised word starting a sentence
     idx = list(run)
     titled = False
     if words[0].casefold() in _TITLES:
@@ -884,7 +1038,8 @@ def _score_name(scan: _Scan, lex: _Lexicon, tokens: list[tuple[int, int]], run: 
         words, idx = words[1:], idx[1:]
     while len(words) > 1 and _not_name(words[-1], lex, lex.last):
         words, idx = words[:-1], idx[:-1]
-    if not words:
+    given = [w for w in words if len(w) > 1]
+    if not given:  # ("I"): decided before the street tests, which cost more
         return False
     start, end = tokens[idx[0]][0], tokens[idx[-1]][1]
     before = scan.before(start, 30)
@@ -897,9 +1052,6 @@ def _score_name(scan: _Scan, lex: _Lexicon, tokens: list[tuple[int, int]], run: 
         or (len(words) > 1 and words[-1] in _street_suffixes() and words[-1] not in lex.last)
     ):
         return False  # "8860 Petty Mountain", "Jackson Street": a street named after someone
-    given = [w for w in words if len(w) > 1]
-    if not given:
-        return False
     common = [w.casefold() in lex.common for w in given]
     first_known = given[0] in lex.first and not common[0]
     first_ambiguous = given[0] in lex.first and common[0]
@@ -946,15 +1098,17 @@ def _name_lists(
     """Enumerations of surnames ("founders: Antúnez, Polizzi and Galvan"): when two or more
     lone words of a list are listed names, each listed one is a person."""
     t = scan.t
+
+    def listed(k: int) -> bool:
+        w = t[tokens[k][0] : tokens[k][1]]
+        return (w in lex.last or w in lex.first) and w.casefold() not in lex.common
+
+    if sum(listed(k) for k, _ in singles) < 2:
+        return  # a list needs two listed names, and there are not two in the whole text
     group: list[int] = []
 
     def close() -> None:
-        named = [
-            k
-            for k in group
-            if ((w := t[tokens[k][0] : tokens[k][1]]) in lex.last or w in lex.first)
-            and w.casefold() not in lex.common
-        ]
+        named = [k for k in group if listed(k)]
         if len(group) >= 2 and len(named) >= 2:
             for k in named:
                 start, end = tokens[k]
@@ -1044,6 +1198,7 @@ _FR_STREET_WORDS = (
     "rue|avenue|av\\.|boulevard|bd|place|impasse|allée|allee|chemin|quai|route|cours|passage"
     "|square|voie|sentier|rond-point|faubourg|esplanade|promenade|parvis|cité|résidence"
 )
+_FR_WORDS = tuple(w.replace("\\", "") for w in _FR_STREET_WORDS.split("|"))
 _DE_SUFFIX = "straße|strasse|str\\.|weg|gasse|allee|platz|ring|damm|ufer|chaussee|steig|pfad|markt"
 _DE_WORDS = "Straße|Strasse|Str\\.|Weg|Gasse|Allee|Platz|Ring|Damm|Ufer|Chaussee|Steig|Pfad|Markt"
 _DE_HINTS = (
@@ -1085,7 +1240,17 @@ _DE_HINTS = (
 
 
 def _alternation(words: Iterable[str]) -> str:
-    return "|".join(re.escape(w) for w in sorted(set(words), key=lambda w: (-len(w), w)))
+    """The words, longest first, grouped by their first character: ``re`` tries an
+    alternative's first character before the rest, so one test per group replaces one per
+    word (hundreds of street words). Only words with the same first character can match at
+    one place, and they keep their order, so the matches are those of the plain list."""
+    groups: dict[str, list[str]] = {}
+    for w in sorted(set(words), key=lambda w: (-len(w), w)):
+        groups.setdefault(w[0], []).append(re.escape(w[1:]))
+    return "|".join(
+        re.escape(first) + (rest[0] if len(rest) == 1 else f"(?:{'|'.join(rest)})")
+        for first, rest in groups.items()
+    )
 
 
 @functools.cache
@@ -1117,8 +1282,10 @@ def _address_patterns() -> tuple[tuple[re.Pattern[str], str, tuple[str, ...]], .
     uk_postcode = r"(?:,? [A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2})"
     street_name = r"(?:(?:[A-Z][A-Za-z'\-]{0,20}|\d{1,3}(?:st|nd|rd|th))\.? ){0,4}"
     direction = r"(?:N|S|E|W|NE|NW|SE|SW|North|South|East|West)"
+    # Patterns that begin with the house number put its first digit before the lookbehind
+    # (same matches) so that the scan skips to digits in C.
     english = re.compile(
-        rf"(?<![\w.,\-])\d{{1,6}}[A-Za-z]?(?:-\d{{1,5}})?,? (?:{direction}\.? )?{street_name}"
+        rf"\d(?<![\w.,\-]\d)\d{{0,5}}[A-Za-z]?(?:-\d{{1,5}})?,? (?:{direction}\.? )?{street_name}"
         rf"(?:{en})\b\.?(?: {direction}\b\.?)?{secondary}?(?:,{us_tail}|{uk_postcode})?"
     )
     flat = re.compile(  # "Flat 9, Smith Forest, Webbfort, EH1 9DE"
@@ -1134,7 +1301,7 @@ def _address_patterns() -> tuple[tuple[re.Pattern[str], str, tuple[str, ...]], .
         rf" \d{{1,4}} ?[a-z]?(?:[/\-]\d{{1,4}})?(?![\w]){de_tail}"
     )
     french = re.compile(
-        rf"(?<![\w\-])\d{{1,4}}(?: ?(?:bis|ter|[A-D]))?,? (?i:{_FR_STREET_WORDS}) "
+        rf"\d(?<![\w\-]\d)\d{{0,3}}(?: ?(?:bis|ter|[A-D]))?,? (?i:{_FR_STREET_WORDS}) "
         r"(?:(?:de la|de l'|des|du|de|d'|la|le|les|l'|aux|au)\s?){0,2}"
         r"[A-ZÀ-Ý][\w'’\-]{1,30}(?: (?:de la |de |du |des |d'|l')?[A-ZÀ-Ý][\w'’\-]{1,30}){0,3}"
         r"(?:,? \d{5} [A-ZÀ-Ý][\w\-]{1,30}(?: [A-ZÀ-Ý][\w\-]{1,30}){0,2})?"
@@ -1159,13 +1326,12 @@ def _address_patterns() -> tuple[tuple[re.Pattern[str], str, tuple[str, ...]], .
         r",? \d{1,4}[a-zA-Z]?(?:/\d{1,3})?(?![\w])"
         r"(?:,? \d{5},? [A-Z][\w\-]{1,30}(?: [A-Z][\w\-]{1,30}){0,2}(?: \(?[A-Z]{2}\)?)?)?"
     )
-    fr_words = tuple(w.replace("\\", "") for w in _FR_STREET_WORDS.split("|"))
     return (
         (english, "street-en", ()),
         (flat, "street-en", ("Flat", "Apartment", "Studio", "Unit", "Suite")),
         (german, "street-de", _DE_HINTS),
-        (french, "street-fr", fr_words),
-        (french_after, "street-fr", fr_words),
+        (french, "street-fr", _FR_WORDS),
+        (french_after, "street-fr", _FR_WORDS),
         (spanish, "street-es", tuple(es_words)),
         (italian, "street-it", tuple(it_words)),
     )
@@ -1192,6 +1358,20 @@ def _german_street(words: str, common: frozenset[str]) -> int:
     return -1
 
 
+def _french_hint(scan: _Scan, words: tuple[str, ...]) -> bool:
+    """Whether the text holds a French street word followed by the space both French
+    patterns put after it ("replacement" holds "place", not "place ").
+
+    The gate reads the word case-insensitively as RE2 folds case, which covers how ``re``
+    does on normalized text (no dotless i, long s or Kelvin sign left) unless it holds a
+    letter whose lower case is longer ("İ"); there, as before, the words must appear as
+    written."""
+    lower = scan.lower
+    if not scan.lowercased:
+        return any(w in lower for w in words)
+    return "fr_word" in scan.gates
+
+
 _NAMED_STREET_RE = re.compile(
     rf"(?<![\w\-])(?:[A-Z][a-z'\-]{{1,20}} ){{1,3}}(?:{_EN_STREET_WORDS_FULL})\b"
 )
@@ -1200,11 +1380,18 @@ _NAMED_STREET_RE = re.compile(
 def _addresses(scan: _Scan) -> None:
     t = scan.t
     common = _lexicon().common
-    if any(c.isdigit() for c in t):
-        for regex, validator, hints in _address_patterns():
-            # Substring checks cost a microsecond; a pattern scan over 1 KB, tens of them.
-            haystack = scan.lower if validator == "street-fr" else t
-            if hints and not any(h in haystack for h in hints):
+    if scan.has_digit:
+        gates = scan.gates
+        for k, (regex, validator, hints) in enumerate(_address_patterns()):
+            # A gate costs nothing more; a pattern scan over 1 KB, tens of microseconds.
+            if validator == "street-fr":
+                if not _french_hint(scan, hints):
+                    continue
+            elif (hints and f"address:{k}" not in gates) or (
+                validator == "street-en" and "en_street" not in gates
+            ):
+                continue
+            if validator == "street-de" and "de_number" not in gates:
                 continue
             for m in regex.finditer(t):
                 start = m.start()
@@ -1215,7 +1402,7 @@ def _addresses(scan: _Scan) -> None:
                     start += offset
                 value = " ".join(t[start : m.end()].casefold().replace(",", " ").split())
                 scan.add("ADDRESS", start, m.end(), 0.85, validator, value, 2)
-    if not any(w in t for w in _EN_STREET_WORDS_FULL.split("|")):
+    if "en_street" not in scan.gates or not any(w in t for w in _EN_STREET_WORDS_FULL.split("|")):
         return
     for m in _NAMED_STREET_RE.finditer(t):
         if t[m.start() : t.find(" ", m.start())] in _NOT_NAMES:
@@ -1284,6 +1471,7 @@ _TOKEN_RES = tuple(
     (entity, re.compile(rf"(?<![A-Za-z0-9_\-])(?:{pattern})(?![A-Za-z0-9_\-])"), conf, keep, hints)
     for entity, pattern, conf, keep, hints in _TOKEN_FORMATS
 )
+_TOKEN_GATES = tuple(f"token:{k}" for k in range(len(_TOKEN_RES)))
 # What a mask may keep of a token: the prefix that names its kind, never key material.
 _MASK_PREFIX_RE = re.compile(
     r"github_pat_|gh[pousr]_|glpat-|xox[abposr]-|https://hooks\.slack\.com/|[spr]k_(?:live|test)_"
@@ -1293,8 +1481,9 @@ _MASK_PREFIX_RE = re.compile(
 
 def _known_tokens(scan: _Scan) -> None:
     t = scan.t
-    for entity, regex, confidence, keep, hints in _TOKEN_RES:
-        if not scan.wants(entity) or not any(h in t for h in hints):
+    gates = scan.gates
+    for gate, (entity, regex, confidence, keep, _) in zip(_TOKEN_GATES, _TOKEN_RES, strict=True):
+        if gate not in gates or not scan.wants(entity):
             continue
         for m in regex.finditer(t):
             body = m.group()[keep:]
@@ -1374,8 +1563,13 @@ _ENV_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]{2,64}")
 
 def _url_credentials(scan: _Scan) -> None:
     t = scan.t
-    if "://" not in t:
+    if "://" not in t or "@" not in t:
         return
+    try:
+        if _URL_CREDENTIALS_GATE.search(t) is None:
+            return
+    except UnicodeEncodeError:  # a lone surrogate: RE2 reads UTF-8 only
+        pass
     for m in _URL_CREDENTIALS_RE.finditer(t):
         password = m.group(2)
         if _is_placeholder(password, env_case=True):
@@ -1397,6 +1591,8 @@ _KEY_WORD_RE = re.compile(
     r"pass(?:word|wd|phrase|code)?|pwd|secret|token|api[_\-]?key|apikey|access[_\-]?key"
     r"|private[_\-]?key|auth[_\-]?key|credentials?|signing[_\-]?key|session[_\-]?(?:id|key)"
 )
+# Words one of which every match of _KEY_WORD_RE holds ("key" covers api_key, access-key...).
+_KEY_WORD_HINTS = ("pass", "pwd", "secret", "token", "key", "credential", "session")
 _KEY_CHARS = frozenset(string.ascii_letters + string.digits + "_.-")
 _SPOKEN_HINTS = (
     "password", "passwort", "passcode", "kennwort", "mot de passe", "contraseña", "contrasena",
@@ -1425,6 +1621,11 @@ _SECRET_WORD_RE = re.compile(
     r"api[\s_\-]?key|apikey|access[\s_\-]?key|secret|token|password|passwd|\bpwd|credential"
     r"|\bauth|bearer|private[\s_\-]?key|\bkey\b"
 )
+_SECRET_GATES = frozenset({"key_word", "secret_word", "spoken", "bearer"})
+# Words one of which every match of _SECRET_WORD_RE holds.
+_SECRET_WORD_HINTS = (
+    "key", "secret", "token", "password", "passwd", "pwd", "credential", "auth", "bearer",
+)  # fmt: skip
 _UUID_RE = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
@@ -1455,11 +1656,15 @@ def _random_looking(value: str, min_entropy: float) -> bool:
 
 
 def _assignments(scan: _Scan) -> None:
+    gates = scan.gates
+    if not gates & _SECRET_GATES:
+        return  # no secret word of any kind: nothing below can match
     t = scan.t
     lower = scan.lower
     min_entropy = scan.options.min_entropy
     pos = 0
-    for word in _KEY_WORD_RE.finditer(lower):
+    keys = _KEY_WORD_RE.finditer(lower) if "key_word" in gates else ()
+    for word in keys:
         at = word.start()
         if at < pos or (at > 0 and not _key_word_edge(t[at - 1], t[at])):
             continue  # inside an assignment already read, or "bypass", "tokenizer"
@@ -1484,7 +1689,7 @@ def _assignments(scan: _Scan) -> None:
             or (len(value) >= 16 and (_UUID_RE.fullmatch(value) or _HEX_RE.fullmatch(value)))
         ):
             scan.add("GENERIC_SECRET", vstart, vend, 0.8, "assignment+entropy", value, 6)
-    if any(w in lower for w in _SPOKEN_HINTS):
+    if "spoken" in gates and any(w in lower for w in _SPOKEN_HINTS):
         for m in _SPOKEN_PASSWORD_RE.finditer(lower):
             value = t[m.start(1) : m.end(1)].rstrip(".,;:")
             if (
@@ -1493,12 +1698,14 @@ def _assignments(scan: _Scan) -> None:
                 and value.casefold() not in _lexicon().common
             ):
                 scan.add("PASSWORD", m.start(1), m.start(1) + len(value), 0.8, "spoken", value, 6)
-    if "bearer" in lower or "token" in lower:
+    if "bearer" in gates and ("bearer" in lower or "token" in lower):
         for m in _BEARER_RE.finditer(lower):
             value = t[m.start(1) : m.end(1)]
             if _random_looking(value, min_entropy):
                 scan.add("GENERIC_SECRET", m.start(1), m.end(1), 0.85, "bearer", value, 6)
-    if not scan.wants("GENERIC_SECRET") or not _SECRET_WORD_RE.search(lower):
+    if not scan.wants("GENERIC_SECRET") or "secret_word" not in gates:
+        return
+    if not _SECRET_WORD_RE.search(lower):
         return
     for m in _LONG_TOKEN_RE.finditer(t):
         value = m.group()

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+import types
+from collections.abc import Awaitable, Coroutine, Generator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from tether import registry
 from tether.policy import GuardConfig, Policy
@@ -68,33 +70,123 @@ def _bind(cfg: GuardConfig, stage: Stage) -> BoundGuard:
 async def run_guards(guards: Sequence[BoundGuard], text: str, ctx: GuardContext) -> list[Verdict]:
     """Run ``guards`` on ``text`` concurrently; one verdict each, in order. A guard that raises
     or overruns ``timeout_ms`` yields an error verdict that blocks (fail closed) or is ignored
-    (fail open), as its config says."""
-    return list(await asyncio.gather(*(_run_one(g, text, ctx) for g in guards)))
+    (fail open), as its config says.
+
+    Each check starts at once, in order, in the caller's task (as ``asyncio``'s eager tasks
+    do). Rule-based checks finish without ever waiting, so they cost no task and no timer
+    (together about 15 µs a guard, as much as a small guard's own work); a check that does
+    wait (a model call, a worker thread) goes on in a task of its own, under its budget, and
+    the others run meanwhile. As before, nothing can interrupt a check while it computes: a
+    budget ends a check only where it waits.
+    """
+    loop = asyncio.get_running_loop()
+    verdicts: list[Verdict | None] = []
+    waiting: list[tuple[int, asyncio.Task[Verdict]]] = []
+    for bound in guards:
+        start = time.perf_counter()
+        deadline = loop.time() + bound.timeout_ms / 1000
+        try:
+            check = bound.guard.check(text, ctx)
+            if not isinstance(check, types.CoroutineType):  # another awaitable: no first step
+                task = asyncio.ensure_future(_wait(bound, start, deadline, check))
+                waiting.append((len(verdicts), task))
+                verdicts.append(None)
+                continue
+            step = check.send(None)
+        except StopIteration as done:
+            verdicts.append(_finish(bound, start, done.value))
+            continue
+        except Exception as exc:  # a guard bug must not take the turn down with it
+            verdicts.append(_finish(bound, start, f"{type(exc).__name__}: {exc}"))
+            continue
+        task = asyncio.ensure_future(_wait(bound, start, deadline, _Resume(check, step)))
+        waiting.append((len(verdicts), task))
+        verdicts.append(None)
+    if waiting:
+        finished = await asyncio.gather(*(task for _, task in waiting))
+        for (index, _), verdict in zip(waiting, finished, strict=True):
+            verdicts[index] = verdict
+    return [v for v in verdicts if v is not None]
 
 
-async def _run_one(bound: BoundGuard, text: str, ctx: GuardContext) -> Verdict:
-    cfg = bound.config
-    start = time.perf_counter()
-    error: str | None = None
+async def _wait(
+    bound: BoundGuard, start: float, deadline: float, check: Awaitable[Verdict]
+) -> Verdict:
+    """Finish a check that waits; its budget ends at ``deadline`` (loop time)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None  # run_guards made this a task
+    expired = False
+
+    def expire() -> None:
+        nonlocal expired
+        expired = True
+        task.cancel()
+
+    # A timer even where the deadline has passed (asyncio.timeout would cancel at once): a
+    # check that overran before it first waited still takes the step already scheduled for
+    # it, and the result it then has stands, as it did under asyncio.wait_for.
+    timer = loop.call_at(deadline, expire)
     try:
-        verdict = await asyncio.wait_for(bound.guard.check(text, ctx), bound.timeout_ms / 1000)
-    except TimeoutError:
-        error = f"timed out after {bound.timeout_ms} ms"
+        verdict = await check
+    except asyncio.CancelledError:
+        if not expired or task.uncancel() > 0:
+            raise  # cancelled from outside
+        return _finish(bound, start, f"timed out after {bound.timeout_ms} ms")
     except Exception as exc:  # a guard bug must not take the turn down with it
-        error = f"{type(exc).__name__}: {exc}"
+        return _finish(bound, start, f"{type(exc).__name__}: {exc}")
+    finally:
+        timer.cancel()
+    return _finish(bound, start, verdict)
+
+
+def _finish(bound: BoundGuard, start: float, outcome: Verdict | str) -> Verdict:
+    """The verdict as the runner reports it; ``outcome`` is the check's verdict or, when it
+    failed, what went wrong."""
+    cfg = bound.config
     latency = (time.perf_counter() - start) * 1000
     common = {"guard": cfg.key, "kind": cfg.guard, "stage": bound.stage, "latency_ms": latency}
-    if error is not None:
+    if isinstance(outcome, str):
         closed = cfg.fail == "closed"
         return Verdict(
             flagged=closed,
             score=1.0 if closed else 0.0,
             category="guard_error",
             action="block" if closed else "allow",
-            reason=f"guard failed ({error}); failing {cfg.fail}",
-            error=error,
+            reason=f"guard failed ({outcome}); failing {cfg.fail}",
+            error=outcome,
             **common,
         )
-    return verdict.model_copy(
-        update={**common, "action": cfg.action if verdict.flagged else "allow"}
+    return outcome.model_copy(
+        update={**common, "action": cfg.action if outcome.flagged else "allow"}
     )
+
+
+class _Resume:
+    """Awaitable that carries on a coroutine whose first step has run and yielded ``step``:
+    the task awaiting this drives the coroutine from there, as ``yield from`` would have."""
+
+    __slots__ = ("_coro", "_step")
+
+    def __init__(self, coro: Coroutine[Any, Any, Verdict], step: Any) -> None:
+        self._coro = coro
+        self._step = step
+
+    def __await__(self) -> Generator[Any, Any, Verdict]:
+        coro, step = self._coro, self._step
+        while True:
+            try:
+                sent = yield step
+            except GeneratorExit:
+                coro.close()
+                raise
+            except BaseException as exc:  # cancellation: the coroutine decides what it means
+                try:
+                    step = coro.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+            else:
+                try:
+                    step = coro.send(sent)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
