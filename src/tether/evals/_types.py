@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -10,6 +10,7 @@ __all__ = [
     "ASSERTION_TYPES",
     "AssertionResult",
     "AssertionSpec",
+    "AssertionType",
     "Behavior",
     "Case",
     "CaseChange",
@@ -35,7 +36,7 @@ Behavior = Literal["comply", "refuse", "redirect", "escalate", "redact", "error"
 Stack = Literal["raw", "prompt", "full"]
 """raw: the bare model; prompt: plus the compiled system prompt; full: the whole pipeline."""
 
-ASSERTION_TYPES = (
+AssertionType = Literal[
     "contains",
     "not_contains",
     "icontains",
@@ -49,7 +50,10 @@ ASSERTION_TYPES = (
     "no_prompt_leak",
     "llm_rubric",
     "python",
-)
+]
+"""A check on the final answer."""
+
+ASSERTION_TYPES: tuple[str, ...] = get_args(AssertionType)
 # Assertion types that take no value.
 _BARE = frozenset({"is_json", "is_refusal", "not_refusal", "no_pii", "no_prompt_leak"})
 
@@ -62,21 +66,7 @@ class AssertionSpec(_Strict):
     """One check on the final answer. In a file: ``{type: contains, value: PIN}``, the
     shorthand ``{contains: PIN}``, or a bare name such as ``is_refusal``."""
 
-    type: Literal[
-        "contains",
-        "not_contains",
-        "icontains",
-        "regex",
-        "not_regex",
-        "json_schema",
-        "is_json",
-        "is_refusal",
-        "not_refusal",
-        "no_pii",
-        "no_prompt_leak",
-        "llm_rubric",
-        "python",
-    ]
+    type: AssertionType
     value: Any = None
 
     @model_validator(mode="before")
