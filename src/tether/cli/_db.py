@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -14,6 +15,7 @@ from ._common import console, handle_errors
 if TYPE_CHECKING:
     from tether.store import Store
 
+F = TypeVar("F", bound=Callable[..., Any])
 __all__ = ["db"]
 
 _DB_HELP = (
@@ -56,14 +58,19 @@ def _store(db_url: str | None, config_file: Path | None) -> Store:
     return Store(_url(db_url, config_file), upgrade=False)
 
 
+def _db_options(fn: F) -> F:
+    """--db and --config, shared by every `tether db` command."""
+    fn = click.option(
+        "--config",
+        "config_file",
+        type=click.Path(path_type=Path),
+        help="Take --db from this gateway config.",
+    )(fn)
+    return click.option("--db", "db_url", help=_DB_HELP)(fn)
+
+
 @db.command()
-@click.option("--db", "db_url", help=_DB_HELP)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    help="Take --db from this gateway config.",
-)
+@_db_options
 @handle_errors
 def upgrade(db_url: str | None, config_file: Path | None) -> None:
     """Apply every pending migration."""
@@ -76,13 +83,7 @@ def upgrade(db_url: str | None, config_file: Path | None) -> None:
 
 
 @db.command()
-@click.option("--db", "db_url", help=_DB_HELP)
-@click.option(
-    "--config",
-    "config_file",
-    type=click.Path(path_type=Path),
-    help="Take --db from this gateway config.",
-)
+@_db_options
 @handle_errors
 def status(db_url: str | None, config_file: Path | None) -> None:
     """Show the schema version and any pending migrations (exit 1 if some are pending)."""

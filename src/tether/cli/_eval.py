@@ -16,7 +16,7 @@ from tether.evals._compare import compare_reports
 from tether.evals._files import load_run, write_reports
 from tether.evals._generate import generate_suite
 from tether.evals._metrics import build_report
-from tether.evals._runner import load_run_model, plan_run, run_suite
+from tether.evals._runner import RunPlan, load_run_model, plan_run, run_suite
 from tether.evals._suite import dump_suite, load_suite
 from tether.evals._types import CaseResult, Comparison, Metric, RunReport
 from tether.models import load_model
@@ -156,10 +156,7 @@ def run(
     )
 
 
-def _estimate(stack: str, total: int, plan: object, price: str | None) -> str:
-    from tether.evals._runner import RunPlan
-
-    assert isinstance(plan, RunPlan)
+def _estimate(stack: str, total: int, plan: RunPlan, price: str | None) -> str:
     todo = len(plan.todo)
     head = f"{total} cases, {total - todo} already done; " if plan.done else f"{total} cases; "
     calls = f"at most {plan.model_calls} model calls" if stack == "full" else (

@@ -30,7 +30,7 @@ from tether.models import ChatModel
 
 from ._types import AssertionResult, AssertionSpec, Case
 
-__all__ = ["AssertionContext", "check_assertions", "is_refusal", "refusal_label"]
+__all__ = ["AssertionContext", "check_assertions", "has_pii", "is_refusal", "refusal_label"]
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*\n(.*?)\n\s*```\s*$", re.DOTALL)
 _SHOWN = 60
@@ -142,6 +142,11 @@ async def _not_refusal(answer: str, value: Any, ctx: AssertionContext) -> tuple[
     if refusal_label(answer) != "refusal":
         return True, ""
     return False, f"refused: {classify_refusal(answer).reason}"
+
+
+def has_pii(text: str) -> bool:
+    """Whether ``text`` holds any personal data the PII detector knows."""
+    return bool(find_pii(text, entities=PII_ENTITIES))
 
 
 async def _no_pii(answer: str, value: Any, ctx: AssertionContext) -> tuple[bool, str]:

@@ -29,7 +29,7 @@ from tether.models import ChatModel, load_model
 from tether.pipeline import GuardedResponse, Guardrails, MemorySink
 from tether.policy import CompiledPrompt, Policy, compile_prompt, public_texts
 
-from ._assertions import AssertionContext, check_assertions, refusal_label
+from ._assertions import AssertionContext, check_assertions, has_pii, refusal_label
 from ._cache import CachingModel, CallStats, ResponseCache, call_stats
 from ._types import Behavior, Case, CaseResult, Expect, FlaggedGuard, RunInfo, Stack, Suite
 
@@ -256,7 +256,7 @@ class _Runner:
                 public_texts=self._tenant(tenant)[1],
             )
             checks = await check_assertions(output, case.assertions, actx)
-            leaked = case.expect == "redact" and not await _no_pii(output)
+            leaked = case.expect == "redact" and has_pii(output)
             met = expectation_met(case.expect, behavior, leaked_pii=leaked)
             passed = met is not False and all(c.passed for c in checks)
             return CaseResult(
@@ -325,12 +325,6 @@ def _stats(stats: CallStats) -> dict[str, Any]:
         "model_calls": stats.calls,
         "cached_calls": stats.cached,
     }
-
-
-async def _no_pii(text: str) -> bool:
-    from tether.guards import PII_ENTITIES, find_pii
-
-    return not find_pii(text, entities=PII_ENTITIES)
 
 
 def _behavior_of(response: GuardedResponse, rails: Guardrails | None) -> Behavior:
