@@ -71,7 +71,7 @@ async def test_scripted_file(tmp_path: Path) -> None:
     assert [(await model.generate([])).text for _ in range(2)] == ["canned", "canned"]
 
 
-@pytest.mark.parametrize("spec", ["", "  ", ":x", "openai", "openai:", "scripted", "embedded:"])
+@pytest.mark.parametrize("spec", ["", "  ", ":x", "openai", "openai:", "anthropic", "anthropic:", "scripted", "embedded:"])
 def test_malformed_spec_names_the_accepted_forms(spec: str) -> None:
     with pytest.raises(ConfigError, match=r"use one of: embedded, embedded:/path"):
         load_model(spec)
@@ -80,8 +80,8 @@ def test_malformed_spec_names_the_accepted_forms(spec: str) -> None:
 def test_unknown_kind() -> None:
     with pytest.raises(UnknownComponentError, match="did you mean 'embedded'"):
         load_model("embeded")
-    with pytest.raises(UnknownComponentError, match="unknown model 'anthropic'"):
-        load_model("anthropic:claude")
+    with pytest.raises(UnknownComponentError, match="unknown model 'gemini'"):
+        load_model("gemini:pro")
 
 
 @pytest.mark.parametrize(

@@ -1,7 +1,9 @@
-"""Chat models: the ChatModel protocol, the embedded default, an OpenAI-compatible client, fakes."""
+"""Chat models: the ChatModel protocol, the embedded default, OpenAI-compatible and Anthropic
+clients, fakes."""
 
 from __future__ import annotations
 
+from ._anthropic import AnthropicModel
 from ._embedded import DEFAULT_MODEL_FILE, EmbeddedModel
 from ._openai import OpenAICompatibleModel
 from ._protocol import ChatModel, ModelResponse, ToolCall, Usage
@@ -10,6 +12,7 @@ from ._spec import load_model
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
+    "AnthropicModel",
     "ChatModel",
     "EmbeddedModel",
     "ModelResponse",

@@ -52,6 +52,9 @@ class OpenAICompatibleModel:
     ``Retry-After`` header asks for when there is one; every wait is capped at ``max_backoff_s``.
     """
 
+    # Appended to a 401's message: how to give this client its key.
+    _key_hint = "set OPENAI_API_KEY, or pass api_key"
+
     def __init__(
         self,
         model: str,
@@ -179,7 +182,7 @@ class OpenAICompatibleModel:
                     await response.aread()  # the error body; reading it also closes the stream
                 retryable = response.status_code == 429 or response.status_code >= 500
                 if not retryable or attempt >= self.max_retries:
-                    raise _http_error(response, self._url)
+                    raise _http_error(response, self._url, self._key_hint)
                 retry_after = _retry_after_s(response.headers)
                 delay = (
                     self._backoff(attempt)
@@ -249,14 +252,14 @@ def _tool_call(raw: Mapping[str, Any], index: int) -> ToolCall:
     return ToolCall(id=raw.get("id") or f"call_{index}", name=function["name"], arguments=arguments)
 
 
-def _http_error(response: httpx.Response, url: str) -> ModelHTTPError:
+def _http_error(response: httpx.Response, url: str, key_hint: str) -> ModelHTTPError:
     status = response.status_code
     message = f"{url} answered {status} {response.reason_phrase}"
     detail = _error_message(_json_or_none(response), response.text)
     if detail:
         message += f": {detail}"
     if status == 401:
-        message += " (set OPENAI_API_KEY, or pass api_key)"
+        message += f" ({key_hint})"
     return ModelHTTPError(message, status=status)
 
 

@@ -17,7 +17,7 @@ __all__ = ["load_model"]
 
 _FORMS = (
     "embedded, embedded:/path/to/model.gguf, openai:MODEL, openai:MODEL@http://host:port/v1, "
-    "scripted:/path/to/replies.yaml"
+    "anthropic:MODEL, anthropic:MODEL@https://host, scripted:/path/to/replies.yaml"
 )
 _KIND = re.compile(r"[A-Za-z][\w.-]*")
 # Lazy model part, so a model id may itself contain '@' and a URL may carry user:password@.
@@ -28,7 +28,8 @@ def load_model(spec: str, **settings: Any) -> ChatModel:
     """The model a spec names, built through the component registry.
 
     Specs: ``embedded``, ``embedded:PATH``, ``openai:MODEL`` (base URL from ``$OPENAI_BASE_URL``,
-    else OpenAI's), ``openai:MODEL@BASE_URL`` and ``scripted:FILE``; a plugin's model kind is
+    else OpenAI's), ``openai:MODEL@BASE_URL``, ``anthropic:MODEL`` (``$ANTHROPIC_BASE_URL``,
+    else Anthropic's), ``anthropic:MODEL@BASE_URL`` and ``scripted:FILE``; a plugin's model kind is
     named bare. ``settings`` are further parameters of the model, such as ``timeout_s`` (which
     models that do not time out, like the embedded one, ignore).
     """
@@ -61,7 +62,7 @@ def _spec_params(spec: str, kind: str, argument: str) -> dict[str, Any]:
     """The parameters the part after ``kind:`` stands for."""
     if kind == "embedded":
         return {"model_path": argument} if argument else {}
-    if kind == "openai":
+    if kind in ("openai", "anthropic"):
         if not argument:
             raise _malformed(spec)
         if "@" not in argument:
