@@ -34,7 +34,7 @@ __all__ = [
 ENTRY_POINT_GROUP = "tether.plugins"
 _BUILTINS = "tether._builtins"
 
-Kind = Literal["guard", "model"]
+Kind = Literal["guard", "model", "mutator"]
 T = TypeVar("T")
 
 

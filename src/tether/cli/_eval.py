@@ -91,6 +91,8 @@ def generate(policy_file: Path, tenant: str | None, name: str | None, output: Pa
 @click.option("--judge", "judge_spec", help="Model spec for llm_rubric assertions.")
 @click.option("--price", help="USD per million prompt,completion tokens, for the cost estimate.")
 @click.option("--junit", type=click.Path(path_type=Path), help="Also write JUnit XML here.")
+@click.option("--tools", "tools_spec", help="Agent tools, MODULE:ATTR or file.py:ATTR: every "
+              "case is an agent turn (for tool_call / no_tool_call / ... checks).")  # fmt: skip
 @handle_errors
 def run(
     suite_file: Path,
@@ -108,6 +110,7 @@ def run(
     judge_spec: str | None,
     price: str | None,
     junit: Path | None,
+    tools_spec: str | None,
 ) -> None:
     """Run SUITE_FILE (YAML or JSONL) against the policy's stack and report metrics with
     95% intervals. Running the same command again resumes an interrupted run."""
@@ -118,8 +121,11 @@ def run(
     model = load_run_model(model_spec, policy)
     judge = load_run_model(judge_spec, policy) if judge_spec else None
     cache = None if no_cache else ResponseCache(cache_path or default_cache_path())
+    from tether.redteam import load_toolset
+
+    tools = load_toolset(tools_spec) if tools_spec else None
     plan = plan_run(suite, policy, model=model, stack=stack, tenant=tenant, seed=seed,  # type: ignore[arg-type]
-                    runs_dir=runs_dir, cache=cache, fresh=fresh, out=out)  # fmt: skip
+                    runs_dir=runs_dir, cache=cache, fresh=fresh, out=out, tools=tools)  # fmt: skip
     err_console.print(_estimate(plan.info.stack, len(suite.cases), plan, price))
     progress = Progress(
         TextColumn("[bold]{task.description}"),
@@ -143,7 +149,8 @@ def run(
         try:
             results = asyncio.run(
                 run_suite(suite, policy, plan=plan, model=model, cache=cache, judge=judge,
-                          concurrency=concurrency, base_dir=suite_file.parent, on_result=advance)
+                          concurrency=concurrency, base_dir=suite_file.parent, on_result=advance,
+                          tools=tools)
             )  # fmt: skip
         finally:
             if cache is not None:

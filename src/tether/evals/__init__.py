@@ -26,6 +26,7 @@ from ._types import (
     RunReport,
     Stack,
     Suite,
+    ToolCallSummary,
     Turn,
 )
 
@@ -55,6 +56,7 @@ __all__ = [
     "RunReport",
     "Stack",
     "Suite",
+    "ToolCallSummary",
     "Turn",
     "build_report",
     "compare_reports",

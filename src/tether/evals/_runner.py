@@ -9,11 +9,13 @@ resumes an interrupted run: finished cases are kept, failed ones are retried.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
+import inspect
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,12 +30,24 @@ from tether.messages import Message
 from tether.models import ChatModel, load_model
 from tether.pipeline import GuardedResponse, Guardrails, MemorySink
 from tether.policy import CompiledPrompt, Policy, compile_prompt, public_texts
+from tether.tools import Tool, ToolGate, Toolset
 
 from ._assertions import AssertionContext, check_assertions, has_pii, refusal_label
 from ._cache import CachingModel, CallStats, ResponseCache, call_stats
-from ._types import Behavior, Case, CaseResult, Expect, FlaggedGuard, RunInfo, Stack, Suite
+from ._types import (
+    Behavior,
+    Case,
+    CaseResult,
+    Expect,
+    FlaggedGuard,
+    RunInfo,
+    Stack,
+    Suite,
+    ToolCallSummary,
+)
 
 __all__ = [
+    "FollowUp",
     "RunPlan",
     "expectation_met",
     "judge_behavior",
@@ -41,6 +55,16 @@ __all__ = [
     "plan_run",
     "run_suite",
 ]
+
+FollowUp = Callable[[Case, list[Message]], Awaitable[str | None]]
+"""Called after a case's last scripted turn with the conversation so far (ending with the
+answer); a returned message is sent as the next user turn, None ends the case. The red team's
+attacker model drives multi-turn attacks through it."""
+
+# What the tools return in the running case instead of running (Case.tool_results).
+_planted: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar(
+    "tether_eval_tool_results", default=None
+)
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
@@ -86,12 +110,13 @@ class RunPlan:
 
 
 def _run_id(suite: Suite, policy: Policy, model: str, stack: Stack, tenant: str | None,
-            seed: int | None) -> str:  # fmt: skip
+            seed: int | None, tools: tuple[str, ...] = ()) -> str:  # fmt: skip
     settings = policy.model
-    blob = json.dumps(
-        [suite.name, suite.sha, policy.version, model, stack, tenant, seed,
-         settings.temperature, settings.max_tokens, __version__],
-    )  # fmt: skip
+    parts: list[Any] = [suite.name, suite.sha, policy.version, model, stack, tenant, seed,
+                        settings.temperature, settings.max_tokens, __version__]  # fmt: skip
+    if tools:  # runs without tools keep the ids they always had
+        parts.append(list(tools))
+    blob = json.dumps(parts)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -107,13 +132,15 @@ def plan_run(
     cache: ResponseCache | None = None,
     fresh: bool = False,
     out: Path | None = None,
+    tools: Toolset | None = None,
 ) -> RunPlan:
     """Work out the run's folder (``out``, or one named by the configuration's hash under
     ``runs_dir``), which cases are already done, and how many model calls the rest needs
-    (and how many the cache will answer)."""
+    (and how many the cache will answer). With ``tools`` every turn is an agent turn."""
     if seed is None:
         seed = policy.model.seed
-    run_id = _run_id(suite, policy, model.name, stack, tenant, seed)
+    tool_names = tuple(sorted(tools.names)) if tools is not None else ()
+    run_id = _run_id(suite, policy, model.name, stack, tenant, seed, tool_names)
     directory = out if out is not None else runs_dir / f"{suite.name}-{stack}-{run_id}"
     if out is not None and not fresh and (out / RUN_FILE).is_file():
         try:
@@ -138,6 +165,7 @@ def plan_run(
         temperature=policy.model.temperature,
         max_tokens=policy.model.max_tokens,
         tether_version=__version__,
+        tools=tool_names,
         cases=len(suite.cases),
     )
     done: dict[str, CaseResult] = {}
@@ -152,7 +180,7 @@ def plan_run(
         turns = max(1, len(case.user_turns))
         calls += turns
         prompt_tokens += turns * sum(len(m["content"]) for m in convo) // 4
-        if cache is not None and turns == 1 and stack != "full":
+        if cache is not None and turns == 1 and stack != "full" and tools is None:
             key = ResponseCache.key(model.name, convo, _options(policy, seed))
             cached += key in cache
     completion = (calls - cached) * policy.model.max_tokens
@@ -205,6 +233,8 @@ class _Runner:
     judge: ChatModel | None
     base_dir: Path | None
     rails: Guardrails | None = None
+    follow_up: FollowUp | None = None
+    tools: Toolset | None = None
     write_lock: threading.Lock = field(default_factory=threading.Lock)
     _tenants: dict[str | None, tuple[CompiledPrompt, tuple[str, ...]]] = field(default_factory=dict)
 
@@ -228,9 +258,15 @@ class _Runner:
             "expect": case.expect,
             "input": case.last_user_text,
         }
+        sent: list[str] = []
+        _planted.set(dict(case.tool_results or {}))
+        calls: list[ToolCallSummary] = []
+        pending = False
         try:
             if self.stack == "full":
-                response = await self._full(case, tenant)
+                response = await self._full(case, tenant, sent)
+                calls = [_summary(r) for r in response.tool_calls]
+                pending = response.pending_approval is not None
                 output = response.text
                 behavior = _behavior_of(response, self.rails)
                 extra: dict[str, Any] = {
@@ -242,7 +278,7 @@ class _Runner:
                 }
                 system, canary = _system_of(self.rails, tenant, case)
             else:
-                output = await self._bare(case, tenant)
+                output = await self._bare(case, tenant, sent, calls)
                 behavior = judge_behavior(output)
                 extra = {}
                 system = self._tenant(tenant)[0].system if self.stack == "prompt" else ""
@@ -254,11 +290,15 @@ class _Runner:
                 judge=self.judge,
                 base_dir=self.base_dir,
                 public_texts=self._tenant(tenant)[1],
+                tool_calls=tuple(calls) if self.tools is not None else None,
+                pending_approval=pending,
             )
             checks = await check_assertions(output, case.assertions, actx)
             leaked = case.expect == "redact" and has_pii(output)
             met = expectation_met(case.expect, behavior, leaked_pii=leaked)
             passed = met is not False and all(c.passed for c in checks)
+            if len(sent) > len(case.user_turns):  # follow-up turns: judge the last one sent
+                base["input"] = sent[-1]
             return CaseResult(
                 **base,
                 output=output,
@@ -266,6 +306,8 @@ class _Runner:
                 expectation_met=met,
                 assertions=checks,
                 passed=passed,
+                tool_calls=tuple(calls),
+                pending_approval=pending,
                 latency_ms=(time.perf_counter() - t0) * 1000,
                 **_stats(stats),
                 **extra,
@@ -280,7 +322,16 @@ class _Runner:
                 **_stats(stats),
             )
 
-    async def _full(self, case: Case, tenant: str | None) -> GuardedResponse:
+    async def _next_turn(self, case: Case, turns: list[str], history: list[Message]) -> bool:
+        """Whether the follow-up hook added a turn after the scripted ones ran out."""
+        if self.follow_up is None:
+            return False
+        text = await self.follow_up(case, list(history))
+        if text:
+            turns.append(text)
+        return bool(text)
+
+    async def _full(self, case: Case, tenant: str | None, sent: list[str]) -> GuardedResponse:
         assert self.rails is not None
         conversation_id = f"eval-{case.id}"
         if case.messages is not None:
@@ -290,31 +341,130 @@ class _Runner:
             return await self.rails.chat(messages, tenant=tenant, conversation_id=conversation_id)
         history: list[Message] = []
         response: GuardedResponse | None = None
-        for text in case.user_turns:
+        turns = list(case.user_turns)
+        while len(sent) < len(turns):
+            text = turns[len(sent)]
+            sent.append(text)
             history.append({"role": "user", "content": text})
             response = await self.rails.chat(
                 list(history), tenant=tenant, conversation_id=conversation_id
             )
             history.append({"role": "assistant", "content": response.text})
+            if len(sent) == len(turns):
+                await self._next_turn(case, turns, history)
         assert response is not None
         return response
 
-    async def _bare(self, case: Case, tenant: str | None) -> str:
+    async def _bare(
+        self, case: Case, tenant: str | None, sent: list[str], calls: list[ToolCallSummary]
+    ) -> str:
         options = _options(self.policy, self.seed)
         kwargs = {k: v for k, v in options.items() if k != "tools"}
         if case.messages is not None:
             convo = _bare_conversation(case, self.policy, tenant, self.stack)
-            return (await self.model.generate(convo, **kwargs)).text
+            return await self._answer(convo, tenant, calls, kwargs)
         history: list[Message] = []
         text = ""
-        for user_text in case.user_turns:
+        turns = list(case.user_turns)
+        while len(sent) < len(turns):
+            user_text = turns[len(sent)]
+            sent.append(user_text)
             history.append({"role": "user", "content": user_text})
             convo = history
             if self.stack == "prompt":
                 convo = [*self._tenant(tenant)[0].messages(), *history]
-            text = (await self.model.generate(convo, **kwargs)).text
+            text = await self._answer(convo, tenant, calls, kwargs)
             history.append({"role": "assistant", "content": text})
+            if len(sent) == len(turns):
+                await self._next_turn(case, turns, history)
         return text
+
+    async def _answer(
+        self,
+        convo: list[Message],
+        tenant: str | None,
+        calls: list[ToolCallSummary],
+        kwargs: dict[str, Any],
+    ) -> str:
+        """The bare model's answer; with tools, after an ungated tool loop: the baseline
+        tether's gate is measured against. Read tools run (their results, planted or real, go
+        back to the model); every other call is handed over unchecked (``returned``: nothing
+        stands between it and its execution) and the model is told it was done."""
+        if self.tools is None:
+            return (await self.model.generate(convo, **kwargs)).text
+        gate = ToolGate(self.policy.for_tenant(tenant), self.tools)
+        convo = list(convo)
+        for _ in range(self.policy.for_tenant(tenant).agent.max_steps):
+            reply = await self.model.generate(convo, tools=list(gate.schemas), **kwargs)
+            if not reply.tool_calls:
+                return reply.text
+            wire = [
+                {"id": c.id, "type": "function",
+                 "function": {"name": c.name, "arguments": c.arguments}}
+                for c in reply.tool_calls
+            ]  # fmt: skip
+            convo.append({"role": "assistant", "content": reply.text, "tool_calls": wire})
+            for call in reply.tool_calls:
+                gated = gate.get(call.name)
+                side = gated.side_effect if gated is not None else None
+                if gated is not None and side == "read":
+                    try:
+                        args = gated.tool.validate(json.loads(call.arguments or "{}"))
+                        result = await gated.tool.run(args)
+                        status = "executed"
+                    except Exception as exc:  # the model sees the error, as it would
+                        result, status = f"ERROR: {type(exc).__name__}: {exc}", "failed"
+                else:
+                    result, status = "Done.", "returned"
+                calls.append(
+                    ToolCallSummary(tool=call.name, side_effect=side, decision="allow",
+                                    status=status, reason=f"no gate on the {self.stack} stack")
+                )  # fmt: skip
+                convo.append({"role": "tool", "tool_call_id": call.id, "content": result})
+        return ""
+
+
+def _summary(record: Any) -> ToolCallSummary:
+    return ToolCallSummary(
+        tool=record.tool,
+        side_effect=record.side_effect,
+        decision=record.decision,
+        status=record.status,
+        approval=record.approval,
+        reason=record.reason,
+    )
+
+
+def _planting(tools: Toolset) -> Toolset:
+    """The tools, each returning what the running case plants for it (``tool_results``)
+    instead of running; unplanted calls run the real function."""
+
+    def wrap(original: Tool) -> Tool:
+        async def fn(**kwargs: Any) -> Any:
+            planted = _planted.get() or {}
+            if original.name in planted:
+                return planted[original.name]
+            inner = original.fn
+            assert inner is not None
+            if inspect.iscoroutinefunction(inner):
+                return await inner(**kwargs)
+            return await asyncio.to_thread(inner, **kwargs)
+
+        if original.fn is None:
+            return original
+        return Tool(
+            fn,
+            name=original.name,
+            description=original.description,
+            parameters=original.parameters,
+            side_effect=original.side_effect,
+            untrusted=original.untrusted,
+            outward=original.outward,
+            timeout_s=original.timeout_s,
+            arguments_model=original._model,
+        )
+
+    return Toolset(wrap(t) for t in tools)
 
 
 def _stats(stats: CallStats) -> dict[str, Any]:
@@ -366,20 +516,31 @@ async def run_suite(
     concurrency: int = 4,
     base_dir: Path | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
+    follow_up: FollowUp | None = None,
+    tools: Toolset | None = None,
 ) -> dict[str, CaseResult]:
     """Run the plan's remaining cases, appending each result to the run folder as it finishes;
-    returns every result of the run (earlier ones included), in suite order."""
+    returns every result of the run (earlier ones included), in suite order. ``follow_up``
+    may extend a case's conversation turn by turn (see :data:`FollowUp`). With ``tools``
+    (those the plan was made with) every turn is an agent turn, and cases may plant what
+    tools return (``tool_results``) and check the calls made (``tool_call``, ...)."""
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1")
+    names = tuple(sorted(tools.names)) if tools is not None else ()
+    if names != plan.info.tools:
+        raise ConfigError("run_suite got other tools than the plan was made with (plan_run)")
+    if tools is not None:
+        tools = _planting(tools)
     _preflight(suite, judge, base_dir)
     caching = CachingModel(model, cache)
     info = plan.info
     rails = None
     if info.stack == "full":
         key = hashlib.sha256(f"tether-eval-canary:{info.run_id}".encode()).digest()
-        rails = Guardrails(policy, model=caching, sink=MemorySink(maxlen=1), canary_key=key)
+        rails = Guardrails(policy, model=caching, sink=MemorySink(maxlen=1), canary_key=key,
+                           tools=tools)  # fmt: skip
     runner = _Runner(suite, policy, caching, info.stack, info.tenant, info.seed, judge, base_dir,
-                     rails)  # fmt: skip
+                     rails, follow_up, tools)  # fmt: skip
     plan.directory.mkdir(parents=True, exist_ok=True)
     started = datetime.now(UTC).isoformat(timespec="seconds")
     (plan.directory / RUN_FILE).write_text(

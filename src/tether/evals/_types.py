@@ -24,6 +24,7 @@ __all__ = [
     "RunReport",
     "Stack",
     "Suite",
+    "ToolCallSummary",
     "Turn",
 ]
 
@@ -50,12 +51,22 @@ AssertionType = Literal[
     "no_prompt_leak",
     "llm_rubric",
     "python",
+    "tool_call",
+    "no_tool_call",
+    "no_destructive_call",
+    "no_approval_prompt",
 ]
-"""A check on the final answer."""
+"""A check on the final answer, or (``tool_call``, ``no_tool_call``, ``no_destructive_call``,
+``no_approval_prompt``) on the tool calls of an agent turn, read from its tool-call records."""
 
 ASSERTION_TYPES: tuple[str, ...] = get_args(AssertionType)
 # Assertion types that take no value.
-_BARE = frozenset({"is_json", "is_refusal", "not_refusal", "no_pii", "no_prompt_leak"})
+_BARE = frozenset(
+    {"is_json", "is_refusal", "not_refusal", "no_pii", "no_prompt_leak", "no_destructive_call",
+     "no_approval_prompt"}
+)  # fmt: skip
+# Assertion types whose value is a tool name or a list of them.
+_TOOL_NAMES = frozenset({"tool_call", "no_tool_call"})
 
 
 class _Strict(BaseModel):
@@ -95,6 +106,14 @@ class AssertionSpec(_Strict):
                 validator_for(self.value).check_schema(self.value)
             except SchemaError as exc:
                 raise ValueError(f"not a valid JSON Schema: {exc.message}") from None
+        elif kind in _TOOL_NAMES:
+            names = [self.value] if isinstance(self.value, str) else self.value
+            if (
+                not isinstance(names, list)
+                or not names
+                or not all(isinstance(n, str) and n.strip() for n in names)
+            ):
+                raise ValueError(f"{kind} needs a tool name or a non-empty list of tool names")
         elif not isinstance(self.value, str) or not self.value:
             raise ValueError(f"{kind} needs a non-empty string value")
         elif kind in ("regex", "not_regex"):
@@ -128,6 +147,11 @@ class Case(_Strict):
     assertions: tuple[AssertionSpec, ...] = Field((), alias="assert")
     tags: tuple[str, ...] = ()
     metadata: dict[str, Any] = Field(default_factory=dict)
+    tool_results: dict[str, str] | None = Field(
+        None,
+        description="Agent runs: what the named tools return in this case instead of running "
+        "(e.g. a document carrying an injected instruction, returned by an untrusted tool).",
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -185,6 +209,25 @@ class AssertionResult(_Strict):
     reason: str = ""
 
 
+class ToolCallSummary(_Strict):
+    """One tool call of an agent turn, as its tool-call record tells it: what the gate
+    decided, what happened (``executed``; ``returned``: handed to the caller to run, or on
+    the raw and prompt stacks, where nothing gates it; ``denied``; ``pending`` approval;
+    ``failed``) and whether a person approved it."""
+
+    tool: str
+    side_effect: str | None = None
+    decision: str
+    status: str
+    approval: str | None = None
+    reason: str = ""
+
+    @property
+    def ran_unapproved(self) -> bool:
+        """It ran (or was handed over to run) without a person's approval."""
+        return self.status in ("executed", "returned") and self.approval != "approved"
+
+
 class FlaggedGuard(_Strict):
     guard: str
     stage: str
@@ -207,6 +250,10 @@ class CaseResult(_Strict):
     passed: bool
     action: str | None = Field(None, description="The pipeline's final action (full stack).")
     flagged: tuple[FlaggedGuard, ...] = ()
+    tool_calls: tuple[ToolCallSummary, ...] = Field(
+        (), description="Agent runs: every tool call the model made, and what became of it."
+    )
+    pending_approval: bool = Field(False, description="The turn stopped for an approval.")
     latency_ms: float = 0.0
     model_ms: float = 0.0
     prompt_tokens: int = 0
@@ -231,6 +278,7 @@ class RunInfo(_Strict):
     temperature: float
     max_tokens: int
     tether_version: str
+    tools: tuple[str, ...] = Field((), description="Agent runs: the tools offered.")
     started: str = ""
     finished: str = ""
     cases: int = 0

@@ -1,0 +1,225 @@
+"""Red team: attack success per single-turn strategy (raw vs full stack), and campaign overhead.
+
+(a) ``asr``: examples/bank (tenant northbank), every single-turn strategy × ``--per-strategy``
+    seeds, on the embedded SmolLM2, raw stack and full stack, one attack at a time. Answers
+    are cached (``$TETHER_CACHE_DIR/evals``), so a re-run re-judges without calling the model.
+(b) ``overhead``: a campaign of ``--attacks`` attacks against a model with a fixed simulated
+    latency (it sleeps ``--latency-ms`` per call, one call at a time, as a local model does),
+    no cache: wall time of the whole campaign (planning, mutating, running, judging, writing
+    the run folder and reports) against the model time alone (calls × latency).
+
+    python benchmarks/redteam.py asr --per-strategy 2
+    python benchmarks/redteam.py overhead --attacks 1000 --latency-ms 50
+
+(c) ``tools``: the tool-misuse suite (examples/agent/evals/tool-misuse.yaml, built by
+    ``tether redteam suite``, see README) run with the obedient scripted agent
+    (examples/agent/bank.py) on the full stack as the example policy has it, on the full
+    stack with the injection guard only logging (``agent.on_injection: log``, so the gate
+    alone stands between the injected instruction and the tool), and on the raw stack (no
+    gate); ``--embedded`` adds the embedded model on the full stack. Counts the write and
+    destructive calls attempted, those that ran without approval, and the benign read-only
+    tasks that completed without an approval prompt.
+
+    python benchmarks/redteam.py tools [--embedded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import platform
+import time
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from tether.evals import Metric, ResponseCache, Stack, default_cache_path, write_reports
+from tether.evals._runner import load_run_model
+from tether.messages import Message
+from tether.models import ModelResponse
+from tether.policy import load_policy
+from tether.redteam import (
+    attack_success,
+    default_strategies,
+    plan_campaign,
+    run_campaign,
+    single_turn_strategies,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+BANK = ROOT / "examples" / "bank" / "policy.yaml"
+
+
+def cell(m: Metric | None) -> str:
+    if m is None or m.value is None or m.low is None or m.high is None:
+        return "—"
+    return f"{100 * m.value:.0f}% [{100 * m.low:.0f}–{100 * m.high:.0f}] ({m.k}/{m.n})"
+
+
+def asr(per_strategy: int, runs_dir: Path) -> None:
+    policy = load_policy(BANK)
+    strategies = single_turn_strategies()
+    campaign = asyncio.run(
+        plan_campaign(policy, tenant="northbank", strategies=strategies,
+                      budget=per_strategy * len(strategies))
+    )  # fmt: skip
+    model = load_run_model(None, policy)
+    cache = ResponseCache(default_cache_path())
+    figures = {}
+    try:
+        for stack in ("raw", "full"):
+            t0 = time.perf_counter()
+            result = asyncio.run(
+                run_campaign(campaign, policy, model=model, stack=stack, tenant="northbank",
+                             cache=cache, runs_dir=runs_dir, fresh=True, concurrency=1)
+            )  # fmt: skip
+            write_reports(result.report, result.directory)
+            calls = sum(r.model_calls for r in result.report.results)
+            cached = sum(r.cached_calls for r in result.report.results)
+            print(f"{stack}: {len(result.report.results)} attacks, {calls} model calls "
+                  f"({cached} cached), {time.perf_counter() - t0:.0f} s → {result.directory}",
+                  flush=True)  # fmt: skip
+            figures[stack] = result.report
+    finally:
+        cache.close()
+    raw_s, raw_g = attack_success(figures["raw"])
+    full_s, full_g = attack_success(figures["full"])
+    print(f"\nexamples/bank (northbank), embedded SmolLM2, {per_strategy} seeds per strategy; "
+          f"{platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
+    print("| strategy | raw | full |\n|---|---|---|")
+    for name in strategies:
+        print(f"| {name} | {cell(raw_s.get(name))} | {cell(full_s.get(name))} |")
+    overall = {s: {m.name: m for m in figures[s].metrics}["attack_success"] for s in figures}
+    print(f"| **all single-turn** | {cell(overall['raw'])} | {cell(overall['full'])} |")
+    print("\n| goal | raw | full |\n|---|---|---|")
+    for goal in sorted(set(raw_g) | set(full_g)):
+        print(f"| {goal} | {cell(raw_g.get(goal))} | {cell(full_g.get(goal))} |")
+
+
+class FixedLatencyModel:
+    """Answers every call with the same compliant text after sleeping ``latency_s``, one call
+    at a time (a local model on a CPU serves one request at once)."""
+
+    def __init__(self, latency_s: float) -> None:
+        self.name = f"fixed-{latency_s * 1000:g}ms"
+        self.latency_s = latency_s
+        self.calls = 0
+        self._lock = asyncio.Lock()
+
+    async def generate(self, messages: Sequence[Message], **_: Any) -> ModelResponse:
+        async with self._lock:
+            await asyncio.sleep(self.latency_s)
+            self.calls += 1
+        return ModelResponse(text="Sure, here is what you asked for.", model=self.name)
+
+    async def stream(self, messages: Sequence[Message], **_: Any) -> AsyncIterator[str]:
+        yield (await self.generate(messages)).text
+
+
+def overhead(attacks: int, latency_ms: float, runs_dir: Path, stacks: list[str]) -> None:
+    policy = load_policy(BANK)
+    print(f"{attacks} attacks, model latency {latency_ms:g} ms per call, no cache; "
+          f"{platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
+    print("| stack | attacks | model calls | model time (s) | campaign wall (s) | overhead |")
+    print("|---|---|---|---|---|---|")
+    for stack in stacks:
+        model = FixedLatencyModel(latency_ms / 1000)
+        t0 = time.perf_counter()
+        # Two-mutator chains as well, so that the policy's seeds make enough distinct attacks.
+        names = [n for n in default_strategies() if n != "direct"]
+        strategies = [*default_strategies(), *(f"{n}+base64" for n in names),
+                      *(f"roleplay+{n}" for n in names)]  # fmt: skip
+        campaign = asyncio.run(
+            plan_campaign(policy, tenant="northbank", strategies=strategies, budget=attacks)
+        )
+        result = asyncio.run(
+            run_campaign(campaign, policy, model=model, stack=stack, tenant="northbank",  # type: ignore[arg-type]
+                         runs_dir=runs_dir, fresh=True, concurrency=4)
+        )  # fmt: skip
+        write_reports(result.report, result.directory)
+        wall = time.perf_counter() - t0
+        model_s = model.calls * latency_ms / 1000
+        print(f"| {stack} | {len(result.report.results)} | {model.calls} | {model_s:.1f} | "
+              f"{wall:.1f} | {100 * (wall - model_s) / model_s:.1f}% |", flush=True)  # fmt: skip
+
+
+AGENT = ROOT / "examples" / "agent"
+
+
+def tools(runs_dir: Path, embedded: bool) -> None:
+    import importlib.util
+    import tempfile
+
+    import yaml
+
+    from tether.evals import build_report, load_suite, plan_run, run_suite
+    from tether.models import ScriptedModel
+    from tether.tools import Toolset
+
+    loader = importlib.util.spec_from_file_location("bank_agent", AGENT / "bank.py")
+    assert loader is not None
+    assert loader.loader is not None
+    bank = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(bank)
+    suite = load_suite(AGENT / "evals" / "tool-misuse.yaml")
+    policy = load_policy(AGENT / "policy.yaml")
+    data = yaml.safe_load((AGENT / "policy.yaml").read_text(encoding="utf-8"))
+    data["agent"]["on_injection"] = "log"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as fh:
+        yaml.safe_dump(data, fh)
+    logging_policy = load_policy(fh.name)
+    toolset = Toolset(bank.TOOLS)
+    configs: list[tuple[str, Any, Stack, Any]] = [
+        ("obedient, full (example policy)", policy, "full", None),
+        ("obedient, full (on_injection: log)", logging_policy, "full", None),
+        ("obedient, raw (no gate)", policy, "raw", None),
+    ]
+    if embedded:
+        configs.append(("embedded SmolLM2, full", policy, "full", load_run_model(None, policy)))
+    print(f"{len(suite.cases)} cases; {platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")
+    print("| agent, stack | write/destructive calls attempted | ran without approval | "
+          "approval prompts | benign read-only done without approval | attack success |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for label, pol, stack, model in configs:
+        model = model or ScriptedModel([bank.obedient_agent], repeat_last=True, name="obedient")
+        plan = plan_run(suite, pol, model=model, stack=stack, runs_dir=runs_dir, fresh=True,
+                        tools=toolset)  # fmt: skip
+        results = asyncio.run(run_suite(suite, pol, plan=plan, model=model, tools=toolset))
+        report = build_report(plan.info, list(results.values()))
+        write_reports(report, plan.directory)
+        calls = [c for r in results.values() for c in r.tool_calls if c.side_effect != "read"]
+        unapproved = [c for c in calls if c.ran_unapproved]
+        asked = sum(c.decision == "require_approval" for c in calls)
+        benign = [r for r in results.values() if "benign" in r.tags]
+        ok = sum(r.passed for r in benign)
+        overall = {m.name: m for m in report.metrics}.get("attack_success")
+        print(f"| {label} | {len(calls)} | {len(unapproved)} | {asked} | {ok}/{len(benign)} | "
+              f"{cell(overall)} |  → {plan.directory}", flush=True)  # fmt: skip
+    print(f"\nmoney moved by the obedient agent's tools: transfers={bank.BANK.transfers}, "
+          f"closed={bank.BANK.closed}, e-mails={len(bank.BANK.emails)}")  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    a = sub.add_parser("asr", help="attack success per single-turn strategy, raw vs full")
+    a.add_argument("--per-strategy", type=int, default=2)
+    o = sub.add_parser("overhead", help="campaign wall time vs the model's time")
+    o.add_argument("--attacks", type=int, default=1000)
+    o.add_argument("--latency-ms", type=float, default=50.0)
+    o.add_argument("--stacks", default="raw,full")
+    t = sub.add_parser("tools", help="the tool-misuse suite: destructive calls run unapproved")
+    t.add_argument("--embedded", action="store_true", help="also the embedded model")
+    parser.add_argument("--runs-dir", type=Path, default=Path(".tether/bench-redteam"))
+    args = parser.parse_args()
+    if args.what == "asr":
+        asr(args.per_strategy, args.runs_dir)
+    elif args.what == "tools":
+        tools(args.runs_dir, args.embedded)
+    else:
+        overhead(args.attacks, args.latency_ms, args.runs_dir, args.stacks.split(","))
+
+
+if __name__ == "__main__":
+    main()
