@@ -27,6 +27,7 @@ PACKAGES = [
     "tether.tools",
     "tether.store",
     "tether.server",
+    "tether.monitor",
 ]
 README = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
 

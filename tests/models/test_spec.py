@@ -71,7 +71,10 @@ async def test_scripted_file(tmp_path: Path) -> None:
     assert [(await model.generate([])).text for _ in range(2)] == ["canned", "canned"]
 
 
-@pytest.mark.parametrize("spec", ["", "  ", ":x", "openai", "openai:", "anthropic", "anthropic:", "scripted", "embedded:"])
+@pytest.mark.parametrize(
+    "spec",
+    ["", "  ", ":x", "openai", "openai:", "anthropic", "anthropic:", "scripted", "embedded:"],
+)
 def test_malformed_spec_names_the_accepted_forms(spec: str) -> None:
     with pytest.raises(ConfigError, match=r"use one of: embedded, embedded:/path"):
         load_model(spec)

@@ -40,7 +40,12 @@ def assert_error(answer: httpx.Response, status: int, *fragments: str) -> dict[s
         ({**OK, "model": 7}, "model", "valid string"),
         ({"messages": OK["messages"]}, "model", "Field required"),
         ({**OK, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role", "'user'"),
-        ({**OK, "messages": [{"role": "user"}]}, "messages[0].content", "Field required"),
+        ({**OK, "messages": [{"role": "user"}]}, "messages[0]", "a user message needs content"),
+        (
+            {**OK, "messages": [{"role": "tool", "content": "42"}]},
+            "messages[0]",
+            "needs the tool_call_id",
+        ),
         ({**OK, "messages": [{"role": "user", "content": 5}]}, "messages[0].content", "string"),
         (
             {**OK, "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
@@ -48,7 +53,8 @@ def assert_error(answer: httpx.Response, status: int, *fragments: str) -> dict[s
             "only text content parts",
         ),
         ({**OK, "n": 2}, "n", "only n=1"),
-        ({**OK, "tools": [{"type": "function"}]}, "tools", "tool calls are not supported"),
+        ({**OK, "tools": [{"type": "function"}]}, "tools[0].function", "Field required"),
+        ({**OK, "tool_choice": "required"}, "tool_choice", "'auto' or 'none'"),
         ({**OK, "colour": "red"}, "colour", "unrecognized request argument"),
         ([OK], None, "valid dictionary"),
     ],

@@ -17,6 +17,13 @@ TENANT_ROUTES = {
     ("GET", "/v1/events"),
     ("GET", "/v1/events/{event_id}"),
     ("POST", "/v1/feedback"),
+    # Approvals across tenants: tests/server/test_gateway_tools.py (resume, show, approve)
+    # and tests/dashboard/test_dashboard_http.py (list, show, approve, deny).
+    ("GET", "/v1/approvals"),
+    ("GET", "/v1/approvals/{approval_id}"),
+    ("POST", "/v1/approvals/{approval_id}/approve"),
+    ("POST", "/v1/approvals/{approval_id}/deny"),
+    ("POST", "/v1/approvals/{approval_id}/resume"),
 }
 ADMIN_ROUTES = {
     ("POST", "/admin/tenants"),

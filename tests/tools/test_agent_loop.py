@@ -21,7 +21,7 @@ from tether.messages import Message
 from tether.models import ModelResponse, ScriptedModel, ToolCall
 from tether.pipeline import MemorySink
 from tether.policy import Policy
-from tether.tools import MemoryApprovalStore, SqliteApprovalStore, tool
+from tether.tools import MemoryApprovalStore, SqliteApprovalStore, new_approval, tool
 
 POLICY = Path(__file__).resolve().parents[2] / "examples" / "agent" / "policy.yaml"
 INJECTED_REQUEST = "What does an arranged overdraft cost?"
@@ -445,11 +445,28 @@ async def test_stream_with_tools_sends_the_checked_answer_in_one_piece(bank: Mod
 
 async def test_guardrails_without_tools_is_unchanged_and_cannot_resume() -> None:
     policy = load_policy_text("name: plain\nidentity: {purpose: x}\n")
-    rails = Guardrails(policy, model=ScriptedModel([tool_call("get_balance"), "hi"]))
+    approvals = MemoryApprovalStore()
+    rails = Guardrails(
+        policy, model=ScriptedModel([tool_call("get_balance"), "hi"]), approvals=approvals
+    )
     reply = await rails.chat("hello")
     assert reply.tool_calls == () and reply.steps == 0  # tool calls ignored, as before
+    # An approval of a server-side agent's call cannot be carried on without its tools.
+    await approvals.add(
+        new_approval(
+            timeout_s=60,
+            tenant=None,
+            tool="get_balance",
+            call_id="c1",
+            arguments={},
+            side_effect="read",
+            reason="test",
+            context={},
+        )
+    )
+    waiting = (await approvals.find(tenant=None))[0]
     with pytest.raises(ConfigError, match="no tools"):
-        await rails.resume("x")
+        await rails.resume(waiting.id)
 
 
 async def test_pseudonymized_data_is_restored_for_the_tool_only(bank: ModuleType) -> None:

@@ -12,7 +12,9 @@ from ._common import console, handle_errors
 from ._datasets import datasets
 from ._db import db
 from ._eval import eval_group
+from ._monitor import monitor
 from ._policy import policy
+from ._redteam import redteam
 from ._scan import scan
 from ._serve import serve
 
@@ -55,6 +57,8 @@ cli.add_command(serve)
 cli.add_command(db)
 cli.add_command(eval_group)
 cli.add_command(approvals)
+cli.add_command(monitor)
+cli.add_command(redteam)
 
 
 def main() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import ctypes
 import importlib.util
+import json
 import os
 import re
 import threading
@@ -20,6 +21,7 @@ from tether.registry import register
 
 from ._openai import delta_text, response_from_openai, sampling_options
 from ._protocol import ModelResponse
+from ._toolcalls import parse_tool_reply, tool_prompt
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -78,6 +80,7 @@ class EmbeddedModel:
         self._llama: Llama | None = None
         self._load_lock = threading.Lock()
         self._run_lock = threading.Lock()
+        self._grammars: dict[str, Any] = {}
 
     async def generate(
         self,
@@ -90,9 +93,36 @@ class EmbeddedModel:
     ) -> ModelResponse:
         options = sampling_options(temperature=temperature, max_tokens=max_tokens, seed=seed)
         if tools:
-            options["tools"] = list(tools)
+            # SmolLM2 has no tool-calling format: describe the tools in the prompt and
+            # constrain the reply to a call of one of them or an answer (see _toolcalls).
+            prompt = tool_prompt(messages, tools)
+            options["grammar"] = self._grammar(prompt.schema)
+            data = await asyncio.to_thread(self._complete, prompt.messages, options)
+            text = str(data["choices"][0]["message"].get("content") or "")
+            reply = parse_tool_reply(text, prompt.names, model=self.name)
+            usage = response_from_openai(data, self.name, source=self.name).usage
+            return reply.model_copy(update={"usage": usage})
         data = await asyncio.to_thread(self._complete, list(messages), options)
         return response_from_openai(data, self.name, source=self.name)
+
+    def _grammar(self, schema: dict[str, Any]) -> Any:
+        """The llama.cpp grammar for ``schema``, built once per set of tools."""
+        key = json.dumps(schema, sort_keys=True)
+        found = self._grammars.get(key)
+        if found is None:
+            self._load()  # imports llama_cpp, with a clear error when it is missing
+            from llama_cpp.llama_grammar import LlamaGrammar
+
+            try:
+                found = LlamaGrammar.from_json_schema(key, verbose=False)
+            except (ValueError, RuntimeError) as exc:
+                raise ModelError(
+                    f"could not turn the tools' parameter schemas into a grammar: {exc}"
+                ) from exc
+            if len(self._grammars) >= 64:
+                self._grammars.pop(next(iter(self._grammars)))
+            self._grammars[key] = found
+        return found
 
     async def stream(
         self,

@@ -54,6 +54,8 @@ class ScriptedModel:
         self.name = name
         self.repeat_last = repeat_last
         self.calls: list[list[Message]] = []
+        # The tools offered with each generate() call (empty when none were).
+        self.tools_offered: list[list[dict[str, Any]]] = []
         self._replies = list(replies)
         if repeat_last and not self._replies:
             raise ConfigError("a scripted model with repeat_last=True needs at least one reply")
@@ -78,6 +80,7 @@ class ScriptedModel:
         max_tokens: int | None = None,
         seed: int | None = None,
     ) -> ModelResponse:
+        self.tools_offered.append([dict(t) for t in tools or ()])
         return self._answer(messages)
 
     async def stream(

@@ -13,7 +13,7 @@ from typing import Literal, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from tether.guards import Stage, Verdict
-from tether.models import Usage
+from tether.models import ToolCall, Usage
 from tether.tools import ToolCallRecord
 
 __all__ = [
@@ -115,6 +115,11 @@ class GuardedResponse(_Frozen):
     steps: int = 0
     pending_approval: str | None = Field(
         None, description="The approval this turn waits for; resume it once decided."
+    )
+    client_tool_calls: tuple[ToolCall, ...] = Field(
+        (),
+        description="Calls of the caller's own tools (``client_tools``) that passed the gate: "
+        "run them and send the results back as tool messages.",
     )
 
     @classmethod

@@ -6,12 +6,13 @@ import asyncio
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +48,14 @@ from tether.tools import (
     Toolset,
 )
 
-from ._agent import AgentRuntime, build_runtime, resume_agent, run_agent
+from ._agent import (
+    AgentRuntime,
+    build_runtime,
+    client_runtime,
+    resume_agent,
+    run_agent,
+    run_client_agent,
+)
 from ._decide import Decision, apply_spans, decide
 from ._events import (
     ActionTaken,
@@ -66,6 +74,8 @@ __all__ = ["Guardrails"]
 _ROLES = frozenset({"system", "user", "assistant", "tool"})
 # Tool-call budgets and taint are per conversation: this many conversations stay in memory.
 _CONVERSATIONS_KEPT = 10_000
+# Tool gates for callers' own tools, one per tenant and set of tool definitions.
+_CLIENT_RUNTIMES = 256
 # Canaries are keyed per process so they cannot be predicted from a conversation id.
 _CANARY_KEY = os.urandom(32)
 
@@ -127,6 +137,9 @@ class Guardrails:
             approvals if approvals is not None else MemoryApprovalStore()
         )
         self._agents: dict[str | None, AgentRuntime] = {}
+        self._client_runtimes: OrderedDict[
+            tuple[str | None, str], tuple[AgentRuntime, tuple[str, ...]]
+        ] = OrderedDict()
         self._conversations: OrderedDict[tuple[str | None, str], GateState] = OrderedDict()
 
     def resolve(self, tenant: str | None = None) -> _Resolved:
@@ -152,6 +165,25 @@ class Guardrails:
                 raise ConfigError("this Guardrails has no tools: pass tools=[...] to use agents")
             found = build_runtime(self.resolve(tenant), self.tools)
             self._agents[tenant] = found
+        return found
+
+    def client_runtime(
+        self, tenant: str | None, definitions: Sequence[Mapping[str, Any]]
+    ) -> tuple[AgentRuntime, tuple[str, ...]]:
+        """The tool gate for tools the caller runs (see :meth:`chat`), built once per tenant
+        and set of definitions; second, the names of the tools the policy does not list."""
+        try:
+            key = (tenant, json.dumps(list(definitions), sort_keys=True, default=str))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"tools must be JSON objects: {exc}") from None
+        found = self._client_runtimes.get(key)
+        if found is None:
+            found = client_runtime(self.resolve(tenant), definitions)
+            self._client_runtimes[key] = found
+            if len(self._client_runtimes) > _CLIENT_RUNTIMES:
+                self._client_runtimes.popitem(last=False)
+        else:
+            self._client_runtimes.move_to_end(key)
         return found
 
     def conversation_state(
@@ -208,9 +240,24 @@ class Guardrails:
         tenant: str | None = None,
         user: str | None = None,
         conversation_id: str | None = None,
+        client_tools: Sequence[Mapping[str, Any]] | None = None,
     ) -> GuardedResponse:
         """One guarded turn on a conversation whose last message is the user's; with tools,
-        an agent turn."""
+        an agent turn.
+
+        ``client_tools`` (OpenAI ``tools`` definitions) are tools the *caller* runs, as behind
+        the gateway: the model is offered those the policy lists, every call it makes passes
+        the tool gate, and the calls that may run come back in ``client_tool_calls`` for the
+        caller to run (denied ones go back to the model as the gate's reason; one that needs
+        approval ends the turn, and :meth:`resume` hands it over once approved). The caller
+        then sends the conversation again with the results as ``tool`` messages after the
+        last user message; results of tools the policy marks untrusted (or does not know) are
+        scanned for injections and taint the conversation."""
+        if client_tools is not None:
+            turn = _Turn(
+                self, _as_messages(messages, tool_results=True), tenant, user, conversation_id
+            )
+            return await run_client_agent(turn, client_tools)
         turn = _Turn(self, _as_messages(messages), tenant, user, conversation_id)
         if self.tools is not None:
             return await run_agent(turn)
@@ -221,8 +268,6 @@ class Guardrails:
         call if it was approved (with the approver's arguments, if changed, still under the
         policy's constraints), tell the model it was denied otherwise (a timeout denies), and
         continue the loop. Each approval resumes once; another tenant's does not exist."""
-        if self.tools is None:
-            raise ConfigError("this Guardrails has no tools: pass tools=[...] to resume agents")
         return await resume_agent(self, approval_id, tenant)
 
     def resume_sync(self, approval_id: str, *, tenant: str | None = None) -> GuardedResponse:
@@ -258,7 +303,9 @@ class Guardrails:
             yield chunk
 
 
-def _as_messages(messages: str | Sequence[Message]) -> list[Message]:
+def _as_messages(messages: str | Sequence[Message], *, tool_results: bool = False) -> list[Message]:
+    """The conversation, checked. It ends with the user's message, or (``tool_results``)
+    with the results of tool calls made after the last user message."""
     if isinstance(messages, str):
         return [{"role": "user", "content": messages}]
     out = list(messages)
@@ -276,8 +323,13 @@ def _as_messages(messages: str | Sequence[Message]) -> list[Message]:
                 f"messages[{i}] must be a mapping with a role (system|user|assistant|tool) "
                 "and string content"
             )
+    if tool_results and out[-1]["role"] == "tool":
+        if not any(m["role"] == "user" for m in out):
+            raise ConfigError("messages has no user message before the tool results")
+        return out
     if out[-1]["role"] != "user":
-        raise ConfigError(f"the last message must be the user's, not {out[-1]['role']!r}")
+        expected = "the user's or a tool result" if tool_results else "the user's"
+        raise ConfigError(f"the last message must be {expected}, not {out[-1]['role']!r}")
     return out
 
 
@@ -301,6 +353,8 @@ class _Turn:
         self.policy = self.resolved.policy
         self.model = rails.model_for(self.policy)
         self.messages = messages
+        # The user's message this turn answers: the last one (tool results may follow it).
+        self.user_index = max(i for i, m in enumerate(messages) if m["role"] == "user")
         self.tenant = tenant
         self.user = user
         self.conversation_id = conversation_id
@@ -346,7 +400,7 @@ class _Turn:
     async def _input_phase(self) -> GuardedResponse | str:
         """Input guards; a finished response when they stop the turn, else the user's text as
         the model will see it."""
-        user_text = self.messages[-1]["content"]
+        user_text = self.messages[self.user_index]["content"]
         t0 = time.perf_counter()
         input_verdicts = await run_guards(self.resolved.guards.input, user_text, self._ctx("input"))
         self.latency["input_guards_ms"] = _ms(t0)
@@ -359,7 +413,10 @@ class _Turn:
             )
         if decision.action == "redact":
             user_text = apply_spans(user_text, [s for v in decision.verdicts for s in v.spans])
-            self.messages[-1] = {**self.messages[-1], "content": user_text}
+            self.messages[self.user_index] = {
+                **self.messages[self.user_index],
+                "content": user_text,
+            }
             self._act("input", "redact", decision)
         return user_text
 
@@ -368,7 +425,9 @@ class _Turn:
         if len(self.vault):
             # The client sends earlier turns back with the real values restored: conceal them
             # again so the model only ever sees placeholders.
-            history = [self._conceal(m) for m in self.messages[:-1]] + [self.messages[-1]]
+            history = [
+                m if i == self.user_index else self._conceal(m) for i, m in enumerate(self.messages)
+            ]
         return [
             {"role": "system", "content": self.system},
             *self.resolved.prompt.few_shot,

@@ -10,8 +10,9 @@ from fastapi import FastAPI
 from tether import __version__
 from tether.models import ChatModel
 
-from . import _admin, _ops, _routes
+from . import _admin, _approvals_api, _ops, _routes
 from ._config import GatewayConfig
+from ._dashboard import install_dashboard
 from ._errors import install_error_handlers
 from ._gateway import Gateway
 from ._middleware import BodyLimit, RequestMetrics
@@ -49,6 +50,9 @@ def create_app(config: GatewayConfig, *, models: Mapping[str, ChatModel] | None 
     app.include_router(_routes.router)
     app.include_router(_admin.router)
     app.include_router(_ops.router)
+    app.include_router(_approvals_api.router)
+    if config.dashboard.enabled:
+        install_dashboard(app, config.dashboard)
     app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=lambda: gateway.metrics)
     return app

@@ -18,7 +18,16 @@ from tether.policy._loader import parse_yaml, problems_from_validation
 from tether.policy._schema import SLUG
 from tether.store import data_dir, default_db_url
 
-__all__ = ["GatewayConfig", "Limits", "TenantConfig", "Upstream", "load_gateway_config"]
+from ._dashboard_config import DashboardConfig
+
+__all__ = [
+    "GatewayConfig",
+    "Limits",
+    "TenantConfig",
+    "Tracing",
+    "Upstream",
+    "load_gateway_config",
+]
 
 TENANT_NAME_LENGTH = 64
 Sha256Hex = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
@@ -53,6 +62,20 @@ class Upstream(_Strict):
         5, ge=1, description="Failures in a row after which calls fail at once (502)."
     )
     open_s: float = Field(30.0, gt=0, description="How long calls fail at once before a probe.")
+
+
+class Tracing(_Strict):
+    """OpenTelemetry spans for every turn (GenAI semantic conventions); off by default."""
+
+    enabled: bool = Field(False, description="Record each turn as OpenTelemetry spans.")
+    otlp_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://",
+        description="OTLP/HTTP traces URL, e.g. http://127.0.0.1:4318/v1/traces; default: the "
+        "process's global tracer provider.",
+    )
+    service_name: str = Field("tether-gateway", min_length=1)
+    capture_content: bool = Field(False, description="Also record inputs and outputs.")
 
 
 class TenantConfig(_Strict):
@@ -99,6 +122,11 @@ class GatewayConfig(_Strict):
         2.0, ge=0, description="How long a checked API key is trusted before checking again."
     )
     retention_interval_s: float = Field(3600.0, gt=0, description="How often retention runs.")
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    monitoring: Path | None = Field(
+        None, description="Monitoring file (alert rules, webhooks, drift), relative to the config."
+    )
+    tracing: Tracing = Tracing()
 
     def resolved_spool_dir(self) -> Path:
         return self.spool_dir or data_dir() / "spool"
@@ -191,12 +219,34 @@ def load_gateway_config(path: str | os.PathLike[str]) -> GatewayConfig:
                     f"{policy_path} has no tenant overlay {tenant.overlay!r} (it has: {known})",
                 )
             )
+    monitoring = config.monitoring
+    if monitoring is not None:
+        if not monitoring.is_absolute():
+            monitoring = p.parent / monitoring
+        from tether.monitor import load_monitoring
+
+        try:
+            load_monitoring(monitoring)
+        except ConfigFileError as exc:
+            problems.append(source.problem(("monitoring",), "the monitoring file has problems:"))
+            problems.extend(exc.problems)
     if problems:
         raise ConfigFileError(problems)
     spool = config.spool_dir
     if spool is not None and not spool.is_absolute():
         spool = p.parent / spool
-    return config.model_copy(update={"tenants": tenants, "spool_dir": spool})
+    runs_dir = config.dashboard.runs_dir
+    if runs_dir is not None and not runs_dir.is_absolute():
+        runs_dir = p.parent / runs_dir
+    dashboard = config.dashboard.model_copy(update={"runs_dir": runs_dir})
+    return config.model_copy(
+        update={
+            "tenants": tenants,
+            "spool_dir": spool,
+            "dashboard": dashboard,
+            "monitoring": monitoring,
+        }
+    )
 
 
 def valid_tenant_name(name: str) -> bool:

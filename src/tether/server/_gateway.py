@@ -7,13 +7,15 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tether.errors import StoreError
 from tether.models import ChatModel, load_model
+from tether.monitor import Monitor, MonitoringConfig, TracingSink, load_monitoring
 from tether.pipeline import Event, EventSink, Guardrails
 from tether.policy import Policy
-from tether.store import ApiKey, PolicyVersion, SinkStats, Store, StoreSink
+from tether.store import ApiKey, PolicyVersion, SinkStats, Store, StoreApprovalStore, StoreSink
+from tether.tools import Approval, ApprovalStatus, ApprovalStore
 
 from ._auth import Authenticator
 from ._config import GatewayConfig
@@ -21,6 +23,9 @@ from ._errors import ApiError
 from ._metrics import Metrics
 from ._ratelimit import Limit, MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from ._upstream import GuardedUpstream
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider
 
 __all__ = ["Gateway", "TenantRuntime"]
 
@@ -39,6 +44,56 @@ class _TenantSink:
         event = event.model_copy(update={"tenant": self.tenant})
         self.metrics.observe_turn(self.tenant, event)
         await self.sink.emit(event)
+
+
+class _TenantApprovals:
+    """A tenant's pipeline's view of the shared approvals store: what it adds is stamped with
+    the tenant, and it sees and decides only that tenant's approvals. Inside, the pipeline
+    runs the tenant's resolved policy with no tenant of its own, so approvals come back to it
+    without one (the store keeps the tenant)."""
+
+    def __init__(self, tenant: str, store: ApprovalStore) -> None:
+        self.tenant = tenant
+        self.store = store
+
+    @staticmethod
+    def _inside(approval: Approval) -> Approval:
+        return approval.model_copy(update={"tenant": None})
+
+    async def add(self, approval: Approval) -> None:
+        await self.store.add(approval.model_copy(update={"tenant": self.tenant}))
+
+    async def get(self, approval_id: str, *, tenant: str | None) -> Approval:
+        return self._inside(await self.store.get(approval_id, tenant=self.tenant))
+
+    async def find(
+        self, *, tenant: str | None, status: ApprovalStatus | None = None, limit: int = 100
+    ) -> list[Approval]:
+        found = await self.store.find(tenant=self.tenant, status=status, limit=limit)
+        return [self._inside(a) for a in found]
+
+    async def decide(
+        self,
+        approval_id: str,
+        *,
+        tenant: str | None,
+        approve: bool,
+        approver: str,
+        note: str = "",
+        arguments: dict[str, Any] | None = None,
+    ) -> Approval:
+        decided = await self.store.decide(
+            approval_id,
+            tenant=self.tenant,
+            approve=approve,
+            approver=approver,
+            note=note,
+            arguments=arguments,
+        )
+        return self._inside(decided)
+
+    async def claim(self, approval_id: str, *, tenant: str | None) -> Approval:
+        return self._inside(await self.store.claim(approval_id, tenant=self.tenant))
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,14 +131,28 @@ class Gateway:
             else MemoryRateLimiter()
         )
         self._store: Store | None = None
+        self._approvals: StoreApprovalStore | None = None
         self._sink: StoreSink | None = None
         self._auth: Authenticator | None = None
+        self.monitor: Monitor | None = None
+        # Where the turns' spans go when ``config.tracing`` is on; default: an OTLP exporter
+        # to ``tracing.otlp_endpoint``, else the global provider (tests set one of their own).
+        self.tracer_provider: TracerProvider | None = None
+        self._own_provider: TracerProvider | None = None
+        self._turn_sink: EventSink | None = None
 
     @property
     def store(self) -> Store:
         if self._store is None:
             raise RuntimeError("the gateway has not started")
         return self._store
+
+    @property
+    def approvals(self) -> StoreApprovalStore:
+        """Tool calls waiting for a person, shared by every tenant (each sees its own)."""
+        if self._approvals is None:
+            raise RuntimeError("the gateway has not started")
+        return self._approvals
 
     @property
     def sink(self) -> StoreSink:
@@ -104,6 +173,7 @@ class Gateway:
 
     async def start(self) -> None:
         self._store = await asyncio.to_thread(Store, self.config.db)
+        self._approvals = StoreApprovalStore(self._store)
         # Retry the database at least every 5 s while it is down: a connection attempt is cheap,
         # and the spool should drain soon after it is back.
         self._sink = StoreSink(
@@ -112,6 +182,8 @@ class Gateway:
         self._auth = Authenticator(
             self._store, cache_s=self.config.auth_cache_s, admin_hash=self.admin_hash
         )
+        self._turn_sink = self._tracing(self._sink)
+        monitoring = await asyncio.to_thread(self._monitoring)
         await self._seed()
         await self.sync_policies(strict=True)
         self._tasks = [
@@ -120,6 +192,53 @@ class Gateway:
                 self._every(self.config.retention_interval_s, self.retention, now=True)
             ),
         ]
+        if monitoring is not None:
+            self.monitor = Monitor(monitoring, self._store, policies=self._policy_of)
+            self._tasks.append(
+                asyncio.create_task(
+                    self._every(monitoring.evaluate_every.total_seconds(), self.evaluate_alerts)
+                )
+            )
+            if monitoring.drift is not None:
+                self._tasks.append(
+                    asyncio.create_task(
+                        self._every(monitoring.drift.every.total_seconds(), self.check_drift)
+                    )
+                )
+
+    def _monitoring(self) -> MonitoringConfig | None:
+        path = self.config.monitoring
+        return None if path is None else load_monitoring(path)
+
+    def _tracing(self, sink: EventSink) -> EventSink:
+        """``sink``, wrapped to record each turn as spans when tracing is on."""
+        tracing = self.config.tracing
+        if not tracing.enabled:
+            return sink
+        provider = self.tracer_provider
+        if provider is None and tracing.otlp_endpoint is not None:
+            from tether.monitor import otlp_tracer_provider
+
+            provider = self._own_provider = otlp_tracer_provider(
+                tracing.otlp_endpoint, service_name=tracing.service_name
+            )
+        return TracingSink(sink, tracer_provider=provider, capture_content=tracing.capture_content)
+
+    def _policy_of(self, tenant: str) -> Policy | None:
+        found = self._runtimes.get(tenant)
+        return found.policy if found is not None else None
+
+    async def evaluate_alerts(self) -> None:
+        """One evaluation of the monitoring file's alert rules (run every ``evaluate_every``;
+        gateways sharing a database keep one open alert per rule and tenant between them)."""
+        if self.monitor is not None:
+            await self.sink.flush()
+            await self.monitor.tick()
+
+    async def check_drift(self) -> None:
+        """The monitoring file's scheduled drift checks (run every ``drift.every``)."""
+        if self.monitor is not None:
+            await self.monitor.drift_tick()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -129,6 +248,8 @@ class Gateway:
                 await task
         if self._sink is not None:
             await self._sink.aclose()
+        if self._own_provider is not None:
+            await asyncio.to_thread(self._own_provider.shutdown)
         for model in {id(m): m for m in self._models.values()}.values():
             closer = getattr(model, "aclose", None)
             if closer is not None:
@@ -214,7 +335,12 @@ class Gateway:
     def _runtime_parts(self, tenant: str, policy: Policy) -> tuple[Guardrails, ChatModel]:
         """A pipeline for ``policy``, its guards built (so the first request doesn't wait)."""
         model = self._model(tenant, policy)
-        rails = Guardrails(policy, model=model, sink=_TenantSink(tenant, self.sink, self.metrics))
+        rails = Guardrails(
+            policy,
+            model=model,
+            sink=_TenantSink(tenant, self._turn_sink or self.sink, self.metrics),
+            approvals=_TenantApprovals(tenant, self.approvals),
+        )
         rails.resolve(None)
         return rails, model
 

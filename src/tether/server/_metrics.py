@@ -1,8 +1,15 @@
-"""Prometheus metrics of one gateway process, in a registry of its own."""
+"""Prometheus metrics of one gateway process, in a registry of its own.
+
+Labels are bounded: tenants come from the config, guards (their ids) from the policies, models
+from the config and policies, tool names from the policies' and clients' tool lists, actions and
+stages from fixed sets; no label ever holds user text. As a safety net each of the open
+dimensions (guard, model, tool) keeps at most ``MAX_VALUES`` distinct values per process and
+counts the rest under ``other``."""
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -10,13 +17,37 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from tether.pipeline import Event
 from tether.store import SinkStats
 
-__all__ = ["Metrics"]
+__all__ = ["MAX_VALUES", "Metrics"]
+
+MAX_VALUES = 100
 
 _SECONDS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+_GUARD_SECONDS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1)
+
+
+class _Bounded:
+    """The first ``limit`` distinct values of a label as themselves, later ones as ``other``."""
+
+    def __init__(self, limit: int = MAX_VALUES) -> None:
+        self.limit = limit
+        self.seen: set[str] = set()
+        self.lock = threading.Lock()
+
+    def __call__(self, value: str) -> str:
+        value = value[:100] or "unknown"
+        if value in self.seen:
+            return value
+        with self.lock:
+            if len(self.seen) < self.limit:
+                self.seen.add(value)
+                return value
+        return "other"
 
 
 class Metrics:
-    """Requests, turns, actions, latencies and tokens by tenant, and the event store's state."""
+    """Requests, turns, actions, latencies and tokens by tenant; guard flags and latency by
+    guard; turns, tokens and model latency by model; tool-call decisions by tool; and the event
+    store's state."""
 
     def __init__(self, sink_stats: Callable[[], SinkStats] | None = None) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
@@ -50,6 +81,59 @@ class Metrics:
         self.tokens = Counter(
             "tether_tokens", "Tokens the upstream model reported.", ["tenant", "kind"], registry=r
         )
+        self.model_turns = Counter(
+            "tether_model_turns",
+            "Guarded turns by upstream model and final action.",
+            ["tenant", "model", "action"],
+            registry=r,
+        )
+        self.model_tokens = Counter(
+            "tether_model_tokens",
+            "Tokens by upstream model.",
+            ["tenant", "model", "kind"],
+            registry=r,
+        )
+        self.model_seconds = Histogram(
+            "tether_model_duration_seconds",
+            "Time the upstream model took per turn (re-asks included).",
+            ["tenant", "model"],
+            buckets=_SECONDS,
+            registry=r,
+        )
+        self.guard_flags = Counter(
+            "tether_guard_flags",
+            "Verdicts that flagged, by guard (its policy id), stage and the action it asked.",
+            ["tenant", "guard", "stage", "action"],
+            registry=r,
+        )
+        self.guard_seconds = Histogram(
+            "tether_guard_duration_seconds",
+            "Time each guard took per check.",
+            ["tenant", "guard", "stage"],
+            buckets=_GUARD_SECONDS,
+            registry=r,
+        )
+        self.reasks = Counter(
+            "tether_reasks",
+            "Times the model was asked again after a guard.",
+            ["tenant"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "tether_refusals",
+            "Answers the refusal guard found to be refusals, by model.",
+            ["tenant", "model"],
+            registry=r,
+        )
+        self.tool_calls = Counter(
+            "tether_tool_calls",
+            "Tool calls by the gate's decision.",
+            ["tenant", "tool", "decision"],
+            registry=r,
+        )
+        self._guard = _Bounded()
+        self._model = _Bounded()
+        self._tool = _Bounded()
         self.rate_limited = Counter(
             "tether_rate_limited",
             "Requests refused by a rate limit.",
@@ -90,6 +174,26 @@ class Metrics:
             self.stage_seconds.labels(tenant, stage).observe(ms / 1000)
         self.tokens.labels(tenant, "prompt").inc(event.usage.prompt_tokens)
         self.tokens.labels(tenant, "completion").inc(event.usage.completion_tokens)
+        model = self._model(event.model)
+        self.model_turns.labels(tenant, model, event.action).inc()
+        self.model_tokens.labels(tenant, model, "prompt").inc(event.usage.prompt_tokens)
+        self.model_tokens.labels(tenant, model, "completion").inc(event.usage.completion_tokens)
+        if latency.model_ms > 0:
+            self.model_seconds.labels(tenant, model).observe(latency.model_ms / 1000)
+        if event.reasks:
+            self.reasks.labels(tenant).inc(event.reasks)
+        verdicts = [*event.verdicts, *(v for call in event.tool_calls for v in call.verdicts)]
+        refused = False
+        for v in verdicts:
+            guard = self._guard(v.guard or v.kind)
+            self.guard_seconds.labels(tenant, guard, v.stage).observe(v.latency_ms / 1000)
+            if v.flagged:
+                self.guard_flags.labels(tenant, guard, v.stage, v.action).inc()
+                refused = refused or (v.kind == "refusal" and v.stage == "output")
+        if refused:
+            self.refusals.labels(tenant, model).inc()
+        for call in event.tool_calls:
+            self.tool_calls.labels(tenant, self._tool(call.tool), call.decision).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

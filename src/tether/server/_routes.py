@@ -75,11 +75,48 @@ async def chat_completions(body: ChatCompletionRequest, request: Request, key: T
     conversation = request.headers.get("x-tether-conversation") or (body.metadata or {}).get(
         "conversation_id"
     )
-    if body.stream:
-        include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+    client_tools = _client_tools(body, messages)
+    if body.stream and client_tools is None:
         return await _stream(runtime, messages, body, conversation, include_usage)
-    response = await runtime.rails.chat(messages, user=body.user, conversation_id=conversation)
+    response = await runtime.rails.chat(
+        messages, user=body.user, conversation_id=conversation, client_tools=client_tools
+    )
+    if body.stream:  # with tools: the whole turn is decided first, then sent as one stream
+        return _replay(response, body.model, include_usage)
     return JSONResponse(_completion(response, body.model))
+
+
+def _client_tools(
+    body: ChatCompletionRequest, messages: list[Message]
+) -> list[dict[str, Any]] | None:
+    """The client's tools as the pipeline takes them; ``[]`` when none are offered but the
+    conversation goes on after tool results; None for a plain chat turn."""
+    offered = (
+        [t.model_dump(exclude_none=True) for t in body.tools]
+        if body.tools and body.tool_choice != "none"
+        else []
+    )
+    if offered or messages[-1]["role"] == "tool":
+        return offered
+    return None
+
+
+@router.post(
+    "/v1/approvals/{approval_id}/resume",
+    tags=["approvals"],
+    summary="Carry on the turn that waited for this approval",
+)
+async def resume_approval(request: Request, key: TenantKey, approval_id: str) -> Any:
+    """Once a person decided (or the approval timed out), carry on the turn that stopped for
+    it, as a chat completion: an approved call of the client's own tools comes back in
+    ``tool_calls`` for the client to run; a denied one goes back to the model. Each approval
+    resumes once."""
+    gateway = gateway_of(request)
+    await gateway.admit(key)
+    runtime = gateway.runtime(key.tenant)
+    response = await runtime.rails.resume(approval_id)
+    return JSONResponse(_completion(response, runtime.policy.name))
 
 
 def _message(message: InMessage) -> Message:
@@ -89,7 +126,22 @@ def _message(message: InMessage) -> Message:
         out["name"] = message.name
     if message.tool_call_id is not None:
         out["tool_call_id"] = message.tool_call_id
+    if message.tool_calls:
+        out["tool_calls"] = [c.model_dump() for c in message.tool_calls]
     return out
+
+
+def _tool_calls(response: GuardedResponse) -> list[dict[str, Any]]:
+    return [
+        {"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}
+        for c in response.client_tool_calls
+    ]
+
+
+def _finish_reason(response: GuardedResponse) -> str:
+    if response.client_tool_calls:
+        return "tool_calls"
+    return _FINISH.get(response.action, "stop")
 
 
 def _tether(response: GuardedResponse) -> dict[str, Any]:
@@ -109,6 +161,8 @@ def _tether(response: GuardedResponse) -> dict[str, Any]:
             for v in response.flagged
         ],
         "actions": [a.model_dump(mode="json") for a in response.actions],
+        "tool_calls": [r.model_dump(mode="json") for r in response.tool_calls],
+        "pending_approval": response.pending_approval,
     }
 
 
@@ -129,9 +183,14 @@ def _completion(response: GuardedResponse, model: str) -> dict[str, Any]:
         "choices": [
             {
                 "index": 0,
-                "message": {"role": "assistant", "content": response.text, "refusal": None},
+                "message": {
+                    "role": "assistant",
+                    "content": response.text,
+                    "refusal": None,
+                    **({"tool_calls": _tool_calls(response)} if response.client_tool_calls else {}),
+                },
                 "logprobs": None,
-                "finish_reason": _FINISH.get(response.action, "stop"),
+                "finish_reason": _finish_reason(response),
             }
         ],
         "usage": _usage(response),
@@ -206,6 +265,53 @@ async def _stream(
             yield f"data: {json.dumps(error_body(to_api_error(exc)))}\n\n"
         finally:
             await _close(pieces)
+
+    return StreamingResponse(
+        sse(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
+def _replay(response: GuardedResponse, model: str, include_usage: bool) -> StreamingResponse:
+    """A decided turn as an OpenAI stream: the text, then the tool calls, then the finish."""
+    completion_id = f"chatcmpl-{response.event_id}"
+    created = int(time.time())
+
+    def frame(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> str:
+        chunk = {
+            "id": completion_id,
+            "object": "chat.completion.chunk",
+            "created": created,
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
+            **extra,
+        }
+        return f"data: {json.dumps(chunk, ensure_ascii=False)}\n\n"
+
+    def frames() -> list[str]:
+        out = [frame({"role": "assistant", "content": ""})]
+        if response.text:
+            out.append(frame({"content": response.text}))
+        for index, call in enumerate(_tool_calls(response)):
+            out.append(frame({"tool_calls": [{"index": index, **call}]}))
+        out.append(frame({}, _finish_reason(response), tether=_tether(response)))
+        if include_usage:
+            usage = {
+                "id": completion_id,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": _usage(response),
+            }
+            out.append(f"data: {json.dumps(usage)}\n\n")
+        out.append("data: [DONE]\n\n")
+        return out
+
+    async def sse() -> AsyncIterator[str]:
+        for piece in frames():
+            yield piece
 
     return StreamingResponse(
         sse(),
@@ -318,6 +424,7 @@ async def add_feedback(body: FeedbackIn, request: Request, key: TenantKey) -> di
         body.event_id,
         rating=body.rating,
         comment=body.comment,
+        corrected=body.corrected,
     )
     if saved is None:
         raise ApiError(

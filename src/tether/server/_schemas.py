@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "ChatCompletionRequest",
@@ -34,11 +34,50 @@ class TextPart(_Request):
     text: str
 
 
+class FunctionCall(_Request):
+    name: str = Field(..., min_length=1, max_length=64)
+    arguments: str = Field(..., max_length=100_000)
+
+
+class InToolCall(_Request):
+    """A tool call an earlier assistant turn made (the client ran it)."""
+
+    id: str = Field(..., min_length=1, max_length=256)
+    type: Literal["function"] = "function"
+    function: FunctionCall
+
+
+class FunctionDefinition(_Request):
+    name: str = Field(..., min_length=1, max_length=64)
+    description: str | None = Field(None, max_length=8_000)
+    parameters: dict[str, Any] | None = None
+    strict: bool | None = None
+
+
+class ToolDefinition(_Request):
+    """One of the client's own tools; the tenant's policy decides whether it is offered."""
+
+    type: Literal["function"]
+    function: FunctionDefinition
+
+
 class InMessage(_Request):
     role: Literal["system", "developer", "user", "assistant", "tool"]
-    content: str | list[TextPart]
+    # OpenAI's clients send null content on an assistant turn that only calls tools.
+    content: str | list[TextPart] | None = None
     name: str | None = None
     tool_call_id: str | None = None
+    tool_calls: list[InToolCall] | None = None
+
+    @model_validator(mode="after")
+    def _content_unless_tool_calls(self) -> InMessage:
+        if self.content is None and not (self.role == "assistant" and self.tool_calls):
+            raise ValueError(f"a {self.role} message needs content")
+        if self.tool_calls and self.role != "assistant":
+            raise ValueError("only assistant messages carry tool_calls")
+        if self.role == "tool" and not self.tool_call_id:
+            raise ValueError("a tool message needs the tool_call_id it answers")
+        return self
 
     @field_validator("content", mode="before")
     @classmethod
@@ -51,6 +90,8 @@ class InMessage(_Request):
         return value
 
     def text(self) -> str:
+        if self.content is None:
+            return ""
         if isinstance(self.content, str):
             return self.content
         return "".join(part.text for part in self.content)
@@ -80,9 +121,12 @@ class ChatCompletionRequest(_Request):
     frequency_penalty: float | None = None
     logit_bias: dict[str, float] | None = None
     metadata: dict[str, str] | None = None
-    # Tool calls wait for the tool gate: any tool in a request is refused, not ignored.
-    tools: list[dict[str, Any]] | None = None
-    tool_choice: Any = None
+    # The client's own tools: those the tenant's policy lists are offered, and every call
+    # the model makes passes the tool gate before it is handed back.
+    tools: list[ToolDefinition] | None = Field(None, max_length=128)
+    tool_choice: Literal["auto", "none"] | None = Field(
+        None, description="auto (the default with tools) or none; forcing a tool is not supported."
+    )
     parallel_tool_calls: bool | None = None
 
     @field_validator("n")
@@ -90,13 +134,6 @@ class ChatCompletionRequest(_Request):
     def _one_choice(cls, value: int | None) -> int | None:
         if value is not None and value != 1:
             raise ValueError("only n=1 is supported")
-        return value
-
-    @field_validator("tools")
-    @classmethod
-    def _no_tools(cls, value: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
-        if value:
-            raise ValueError("tool calls are not supported by this gateway yet; send no tools")
         return value
 
 
@@ -116,6 +153,9 @@ class FeedbackIn(_Request):
     event_id: str = Field(..., min_length=1, max_length=64)
     rating: int = Field(..., ge=-1, le=1, description="-1 bad, 0 neutral, 1 good.")
     comment: str | None = Field(None, max_length=4000)
+    corrected: str | None = Field(
+        None, max_length=32000, description="The answer it should have been (for exports)."
+    )
 
 
 class CreateTenant(_Request):

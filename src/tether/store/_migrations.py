@@ -11,9 +11,33 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine, insert, inspect, select, text
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    insert,
+    inspect,
+    select,
+    text,
+)
 
-from ._tables import api_keys, events, feedback, policy_versions, schema_version, tenants
+from ._monitoring import migrate_monitoring
+from ._tables import (
+    SLUG_LENGTH,
+    UTCDateTime,
+    api_keys,
+    approvals,
+    events,
+    policy_versions,
+    schema_version,
+    tenants,
+)
 
 __all__ = ["MIGRATIONS", "Migration", "SchemaStatus", "schema_status", "upgrade"]
 
@@ -41,13 +65,37 @@ class SchemaStatus:
         return not self.pending
 
 
+# ``feedback`` as migration 1 made it (migration 2 adds ``corrected``).
+_feedback_v1 = Table(
+    "feedback",
+    MetaData(),
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("tenant", String(SLUG_LENGTH), nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("rating", Integer, nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index("ix_feedback_tenant_event", "tenant", "event_id"),
+)
+
+
 def _initial(conn: Connection) -> None:
-    for table in (tenants, api_keys, policy_versions, events, feedback):
+    for table in (tenants, api_keys, policy_versions, events, _feedback_v1):
         table.create(conn)
+
+
+def _approvals(conn: Connection) -> None:
+    approvals.create(conn)
 
 
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "tenants, api_keys, policy_versions, events, feedback", _initial),
+    Migration(
+        2,
+        "monitoring: event_rollups, alerts, reviews, drift_reports, feedback.corrected",
+        migrate_monitoring,
+    ),
+    Migration(3, "approvals", _approvals),
 )
 
 

@@ -34,6 +34,8 @@ from tether.pipeline import Event
 from ._engine import default_db_url, make_engine, normalize_url, safe_url
 from ._keys import new_key, split_key, verify_secret
 from ._migrations import Migration, SchemaStatus, schema_status, upgrade
+from ._monitoring import MonitoringMethods, record_turns, reviews
+from ._pgcopy import EVENT_COLUMNS, copy_events
 from ._tables import api_keys, events, feedback, policy_versions, tenants
 from ._types import ApiKey, Feedback, PolicyVersion, Tenant
 
@@ -69,7 +71,7 @@ def _first_line(exc: SQLAlchemyError) -> str:
     return (str(original).strip().splitlines() or [type(original).__name__])[0]
 
 
-class Store:
+class Store(MonitoringMethods):
     """The audit store at ``url`` (default: ``$TETHER_DB``, else a SQLite file in the data
     folder); pending migrations are applied on open unless ``upgrade=False``."""
 
@@ -355,10 +357,16 @@ class Store:
         again (after a lost acknowledgement, or from the spool) without duplicates."""
         if not batch:
             return
-        rows = [_event_row(e) for e in batch]
-        stmt = self._insert(events).on_conflict_do_nothing(index_elements=["id"])
+        unique = list({e.id: e for e in reversed(batch)}.values())[::-1]
         with self._tx() as conn:
-            conn.execute(stmt, rows)
+            if conn.dialect.name == "postgresql":
+                inserted = copy_events(conn, unique)
+            else:
+                rows = [_event_row(e) for e in unique]
+                stmt = self._insert(events).on_conflict_do_nothing(index_elements=["id"])
+                inserted = set(conn.scalars(stmt.returning(events.c.id), rows))
+            # Monitoring rollups and review queue: only rows really inserted count.
+            record_turns(conn, [e for e in unique if e.id in inserted])
 
     @_translate
     def list_events(
@@ -405,11 +413,12 @@ class Store:
         """Delete ``tenant``'s events (and their feedback) from before ``older_than``."""
         old = select(events.c.id).where((events.c.tenant == tenant) & (events.c.time < older_than))
         with self._tx() as conn:
-            conn.execute(
-                delete(feedback).where(
-                    (feedback.c.tenant == tenant) & feedback.c.event_id.in_(old.scalar_subquery())
+            for table in (feedback, reviews):
+                conn.execute(
+                    delete(table).where(
+                        (table.c.tenant == tenant) & table.c.event_id.in_(old.scalar_subquery())
+                    )
                 )
-            )
             return int(
                 conn.execute(
                     delete(events).where((events.c.tenant == tenant) & (events.c.time < older_than))
@@ -430,9 +439,16 @@ class Store:
 
     @_translate
     def add_feedback(
-        self, tenant: str, event_id: str, *, rating: int, comment: str | None = None
+        self,
+        tenant: str,
+        event_id: str,
+        *,
+        rating: int,
+        comment: str | None = None,
+        corrected: str | None = None,
     ) -> Feedback | None:
-        """Rate one of ``tenant``'s events; None if it has no such event."""
+        """Rate one of ``tenant``'s events, optionally with the answer it should have been; a
+        down-vote (-1) puts the turn in the review queue. None if there is no such event."""
         now = datetime.now(UTC)
         with self._tx() as conn:
             owned = conn.execute(
@@ -447,10 +463,13 @@ class Store:
                     event_id=event_id,
                     rating=rating,
                     comment=_clean(comment),
+                    corrected=_clean(corrected),
                     created_at=now,
                 )
                 .returning(feedback.c.id)
             ).scalar_one()
+            if rating < 0:
+                self._queue_downvote(conn, tenant, event_id)
         return Feedback(
             id=new_id,
             tenant=tenant,
@@ -458,6 +477,7 @@ class Store:
             rating=rating,
             comment=comment,
             created_at=now,
+            corrected=corrected,
         )
 
     @_translate
@@ -485,13 +505,6 @@ def _policy(row: Row[Any]) -> PolicyVersion:
 
 
 # Event fields with columns of their own; the others are kept together in ``details``.
-_EVENT_COLUMNS = frozenset(
-    {
-        "id", "time", "tenant", "user", "conversation_id", "policy", "policy_version", "model",
-        "input", "output", "action", "actions", "verdicts", "revisions", "reasks", "latency",
-        "usage", "error",
-    }
-)  # fmt: skip
 # A JSON-escaped NUL that is not itself an escaped backslash followed by "u0000".
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
@@ -508,7 +521,7 @@ def _event_row(event: Event) -> dict[str, Any]:
         text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
     data = json.loads(text)
     latency, usage = data["latency"], data["usage"]
-    details = {k: v for k, v in data.items() if k not in _EVENT_COLUMNS}
+    details = {k: v for k, v in data.items() if k not in EVENT_COLUMNS}
     return {
         "id": data["id"],
         "tenant": data["tenant"],

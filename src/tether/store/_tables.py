@@ -27,6 +27,7 @@ from sqlalchemy.types import TypeDecorator
 __all__ = [
     "UTCDateTime",
     "api_keys",
+    "approvals",
     "events",
     "feedback",
     "metadata",
@@ -162,4 +163,22 @@ feedback = Table(
     Column("comment", Text, nullable=True),
     Column("created_at", UTCDateTime, nullable=False),
     Index("ix_feedback_tenant_event", "tenant", "event_id"),
+    # The answer the user says it should have been (migration 2).
+    Column("corrected", Text, nullable=True),
+)
+
+# Tool calls waiting for (or decided by) a person; ``data`` is the whole Approval as JSON, the
+# other columns what is looked up and compared-and-set (migration 3).
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("tenant", String(SLUG_LENGTH), nullable=True),
+    Column("tool", String(200), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("expires_at", UTCDateTime, nullable=False),
+    Column("resumed_at", UTCDateTime, nullable=True),
+    Column("data", Text, nullable=False),
+    Index("ix_approvals_tenant_status_created", "tenant", "status", "created_at"),
 )

@@ -58,3 +58,4 @@ class Feedback(_Record):
     rating: int
     comment: str | None
     created_at: datetime
+    corrected: str | None = None

@@ -7,6 +7,7 @@ from ._approvals import (
     ApprovalStore,
     MemoryApprovalStore,
     SqliteApprovalStore,
+    ThreadedApprovalStore,
     new_approval,
 )
 from ._audit import ToolCallRecord, ToolCallStatus, digest
@@ -25,6 +26,7 @@ __all__ = [
     "MemoryApprovalStore",
     "Provenance",
     "SqliteApprovalStore",
+    "ThreadedApprovalStore",
     "Tool",
     "ToolArgumentsError",
     "ToolCallRecord",

@@ -228,6 +228,45 @@ class _Store:
         return claimed
 
 
+class ThreadedApprovalStore(_Store):
+    """The async protocol over a store whose primitives block (a database): each call runs
+    the decision logic in a worker thread."""
+
+    async def add(self, approval: Approval) -> None:
+        await asyncio.to_thread(self._insert, approval)
+
+    async def get(self, approval_id: str, *, tenant: str | None) -> Approval:
+        return await asyncio.to_thread(self.get_sync, approval_id, tenant=tenant)
+
+    async def find(
+        self, *, tenant: str | None, status: ApprovalStatus | None = None, limit: int = 100
+    ) -> list[Approval]:
+        return await asyncio.to_thread(self.find_sync, tenant=tenant, status=status, limit=limit)
+
+    async def decide(
+        self,
+        approval_id: str,
+        *,
+        tenant: str | None,
+        approve: bool,
+        approver: str,
+        note: str = "",
+        arguments: dict[str, Any] | None = None,
+    ) -> Approval:
+        return await asyncio.to_thread(
+            self.decide_sync,
+            approval_id,
+            tenant=tenant,
+            approve=approve,
+            approver=approver,
+            note=note,
+            arguments=arguments,
+        )
+
+    async def claim(self, approval_id: str, *, tenant: str | None) -> Approval:
+        return await asyncio.to_thread(self.claim_sync, approval_id, tenant=tenant)
+
+
 class MemoryApprovalStore(_Store):
     """Approvals in memory, for tests, notebooks and single-process demos."""
 
@@ -316,7 +355,7 @@ _MIGRATIONS: tuple[str, ...] = (
 )
 
 
-class SqliteApprovalStore(_Store):
+class SqliteApprovalStore(ThreadedApprovalStore):
     """Approvals in a SQLite file (stdlib ``sqlite3``), shared by the process that runs the
     agent and ``tether approvals`` on the command line. Created, and migrated, on open."""
 
@@ -410,37 +449,3 @@ class SqliteApprovalStore(_Store):
         with self._connect() as conn:
             rows = conn.execute(sql, args).fetchall()
         return [Approval.model_validate_json(r[0]) for r in rows]
-
-    async def add(self, approval: Approval) -> None:
-        await asyncio.to_thread(self._insert, approval)
-
-    async def get(self, approval_id: str, *, tenant: str | None) -> Approval:
-        return await asyncio.to_thread(self.get_sync, approval_id, tenant=tenant)
-
-    async def find(
-        self, *, tenant: str | None, status: ApprovalStatus | None = None, limit: int = 100
-    ) -> list[Approval]:
-        return await asyncio.to_thread(self.find_sync, tenant=tenant, status=status, limit=limit)
-
-    async def decide(
-        self,
-        approval_id: str,
-        *,
-        tenant: str | None,
-        approve: bool,
-        approver: str,
-        note: str = "",
-        arguments: dict[str, Any] | None = None,
-    ) -> Approval:
-        return await asyncio.to_thread(
-            self.decide_sync,
-            approval_id,
-            tenant=tenant,
-            approve=approve,
-            approver=approver,
-            note=note,
-            arguments=arguments,
-        )
-
-    async def claim(self, approval_id: str, *, tenant: str | None) -> Approval:
-        return await asyncio.to_thread(self.claim_sync, approval_id, tenant=tenant)

@@ -15,7 +15,8 @@ from ._gate import GateAction
 
 __all__ = ["ToolCallRecord", "ToolCallStatus", "digest"]
 
-ToolCallStatus = Literal["executed", "denied", "pending", "failed"]
+# "returned": handed to the caller to run (a client tool behind the gateway).
+ToolCallStatus = Literal["executed", "denied", "pending", "failed", "returned"]
 
 
 def digest(text: str) -> str:
