@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from webhook_receiver import Hook
 
-from conftest import Hook
 from tether.errors import ConfigFileError
 from tether.monitor import (
     Monitor,

@@ -33,10 +33,11 @@ def create_app(config: GatewayConfig, *, models: Mapping[str, ChatModel] | None 
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await gateway.start()
         try:
+            await gateway.start()
             yield
         finally:
+            # Also after a failed start: what it opened (the database's pool) is closed.
             await gateway.stop()
 
     app = FastAPI(

@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 __all__ = ["Gateway", "TenantRuntime"]
 
 log = logging.getLogger("tether.server")
+# How long stop() waits for a background job to finish its current run.
+_STOP_WAIT_S = 30.0
 
 
 class _TenantSink:
@@ -125,6 +127,7 @@ class Gateway:
         self._runtimes: dict[str, TenantRuntime] = {}
         self._install_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = asyncio.Event()
         self.limiter: RateLimiter = (
             RedisRateLimiter(config.redis, prefix=config.redis_prefix)
             if config.redis
@@ -241,11 +244,16 @@ class Gateway:
             await self.monitor.drift_tick()
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # Background jobs finish the run they are in (a cancelled task would leave its worker
+        # thread holding a database connection past the pool's disposal), then stop.
+        self._stopping.set()
+        if self._tasks:
+            _, late = await asyncio.wait(self._tasks, timeout=_STOP_WAIT_S)
+            for task in late:
+                task.cancel()
+            for task in late:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._sink is not None:
             await self._sink.aclose()
         if self._own_provider is not None:
@@ -259,8 +267,8 @@ class Gateway:
             self._store.close()
 
     async def _every(self, seconds: float, job: Any, *, now: bool = False) -> None:
-        if not now:
-            await asyncio.sleep(seconds)
+        if not now and await self._stopped_within(seconds):
+            return
         while True:
             try:
                 await job()
@@ -268,7 +276,16 @@ class Gateway:
                 log.warning("%s skipped: %s", job.__name__, exc)
             except Exception:
                 log.exception("%s failed", job.__name__)
-            await asyncio.sleep(seconds)
+            if await self._stopped_within(seconds):
+                return
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Wait ``seconds``, or less if the gateway stops meanwhile; True if it does."""
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
 
     async def _seed(self) -> None:
         """Record each configured tenant and, when its policy file changed since it was last
