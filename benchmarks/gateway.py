@@ -2,6 +2,9 @@
 ingest into SQLite and PostgreSQL.
 
     .venv/bin/python benchmarks/gateway.py [--rounds 300] [--events 20000] [--postgres URL]
+    .venv/bin/python benchmarks/gateway.py --in-process 1000
+    .venv/bin/python benchmarks/gateway.py --workers 2 --events 2000
+
 
 A fake OpenAI-compatible upstream (answers at once) and `tether serve` run as separate
 processes on 127.0.0.1; the client sends a 1 KB message, sequentially, straight to the
@@ -9,6 +12,8 @@ upstream and through the gateway (a tenant with no guards, and one with a typica
 length, invisible text, deny list, PII and secrets). Overhead is the difference of the
 medians (and of the p99s). Throughput: 16 concurrent clients for --seconds. Ingest: batches of
 500 events with five verdicts each, written by Store.insert_events and through StoreSink.
+--in-process N: the gateway's own CPU per guarded turn, without HTTP on either side (the app
+on an in-process ASGI transport, the upstream replaced by the scripted model).
 """
 
 from __future__ import annotations
@@ -162,7 +167,9 @@ def throughput(url: str, headers: dict[str, str], body: dict[str, Any], seconds:
     return asyncio.run(run()) / seconds
 
 
-def gateway_rows(rounds: int, seconds: float, folder: Path) -> list[tuple[str, str, str]]:
+def gateway_rows(
+    rounds: int, seconds: float, folder: Path, workers: int = 1
+) -> list[tuple[str, str, str]]:
     up_port, gw_port = free_port(), free_port()
     (folder / "bare.yaml").write_text(BARE_POLICY)
     (folder / "typical.yaml").write_text(TYPICAL_POLICY)
@@ -177,10 +184,11 @@ def gateway_rows(rounds: int, seconds: float, folder: Path) -> list[tuple[str, s
         "tenants:\n  bare: {policy: bare.yaml}\n  typical: {policy: typical.yaml}\n"
     )
     upstream = [sys.executable, __file__, "--serve-upstream", str(up_port)]
+    # One worker is pinned to one core; several share the machine (with the client and upstream).
     gateway = [
-        *([] if not _taskset() else ["taskset", "-c", "0"]),
+        *(["taskset", "-c", "0"] if _taskset() and workers == 1 else []),
         sys.executable, "-m", "tether", "serve", "--config", str(folder / "gateway.yaml"),
-        "--port", str(gw_port), "--log-level", "warning",
+        "--port", str(gw_port), "--log-level", "warning", "--workers", str(workers),
     ]  # fmt: skip
     base = f"http://127.0.0.1:{gw_port}"
     rows = []
@@ -231,6 +239,19 @@ def gateway_rows(rounds: int, seconds: float, folder: Path) -> list[tuple[str, s
                     f"{percentile(via, 0.99) - percentile(direct, 0.99):.2f}",
                 )
             )
+        ceiling = throughput(
+            f"http://127.0.0.1:{up_port}/v1/chat/completions",
+            {},
+            {"model": "fake", "messages": messages},
+            seconds,
+        )
+        rows.append(
+            (
+                "throughput, upstream directly, 16 concurrent clients (the harness's ceiling)",
+                f"{ceiling:.0f} requests/s",
+                "",
+            )
+        )
         rate = throughput(
             f"{base}/v1/chat/completions",
             {"Authorization": f"Bearer {keys['typical']}"},
@@ -238,7 +259,11 @@ def gateway_rows(rounds: int, seconds: float, folder: Path) -> list[tuple[str, s
             seconds,
         )
         rows.append(
-            ("throughput, typical policy, 16 concurrent clients", f"{rate:.0f} requests/s", "")
+            (
+                f"throughput, typical policy, 16 concurrent clients, {workers} worker(s)",
+                f"{rate:.0f} requests/s",
+                "",
+            )
         )
     return rows
 
@@ -335,8 +360,45 @@ def postgres_database(admin_url: str) -> Iterator[str | None]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
+def in_process(turns: int, folder: Path) -> None:
+    from tether.models import ScriptedModel
+    from tether.server import create_app
+    from tether.server._config import hash_admin_key, load_gateway_config
+
+    (folder / "typical.yaml").write_text(TYPICAL_POLICY)
+    (folder / "gateway.yaml").write_text(
+        f"db: sqlite:///{folder / 'gateway.db'}\nspool_dir: {folder / 'spool'}\n"
+        f"admin_key_sha256: {hash_admin_key(ADMIN_KEY)}\nmodel: fake\n"
+        "limits: {tenant_rpm: null}\ntenants:\n  typical: {policy: typical.yaml}\n"
+    )
+    model = ScriptedModel([ANSWER], repeat_last=True, name="fake")
+    app = create_app(load_gateway_config(folder / "gateway.yaml"), models={"fake": model})
+
+    async def run() -> tuple[float, float]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://gw") as client:
+                admin = {"Authorization": f"Bearer {ADMIN_KEY}"}
+                made = await client.post("/admin/tenants/typical/keys", headers=admin, json={})
+                headers = {"Authorization": f"Bearer {made.json()['key']}"}
+                body = {"model": "typical", "messages": [{"role": "user", "content": MESSAGE}]}
+                for _ in range(50):  # warm-up
+                    await client.post("/v1/chat/completions", headers=headers, json=body)
+                cpu, wall = time.process_time(), time.perf_counter()
+                for _ in range(turns):
+                    answer = await client.post("/v1/chat/completions", headers=headers, json=body)
+                    assert answer.status_code == 200, answer.text
+                return time.process_time() - cpu, time.perf_counter() - wall
+
+    cpu, wall = asyncio.run(run())
+    print(f"in process, typical policy, {turns} turns: {1000 * cpu / turns:.2f} ms CPU and "
+          f"{1000 * wall / turns:.2f} ms wall per turn (client included)")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--in-process", type=int, metavar="N", help="only the in-process cost")
+    parser.add_argument("--workers", type=int, default=1, help="gateway worker processes")
     parser.add_argument("--rounds", type=int, default=300)
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--events", type=int, default=20_000)
@@ -348,9 +410,13 @@ def main() -> None:
 
         uvicorn.run(upstream_app, host="127.0.0.1", port=args.serve_upstream, log_level="warning")
         return
+    if args.in_process:
+        with tempfile.TemporaryDirectory() as tmp:
+            in_process(args.in_process, Path(tmp))
+        return
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        rows = gateway_rows(args.rounds, args.seconds, folder)
+        rows = gateway_rows(args.rounds, args.seconds, folder, args.workers)
         ingest = ingest_rows(f"sqlite:///{folder / 'ingest.db'}", "SQLite", args.events, folder)
         with postgres_database(args.postgres) as pg:
             if pg is not None:

@@ -109,6 +109,23 @@ def test_serve_answers_and_keeps_every_event_through_shutdown(tmp_path: Path) ->
         assert store.count_events("acme") == 5  # the buffer was written out on shutdown
 
 
+def test_workers_share_the_port_and_every_event_is_kept(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'gateway.db'}"
+    log = tmp_path / "log"
+    args = ["--config", str(config_file(tmp_path, db)), "--workers", "2"]
+    with serve(args, log) as (url, process):
+        with openai.OpenAI(base_url=f"{url}/v1", api_key=new_key(url), max_retries=0) as client:
+            for _ in range(10):
+                completion = client.chat.completions.create(model="support", messages=HELLO)
+                assert completion.choices[0].message.content == "Hello from upstream."
+        process.send_signal(signal.SIGINT)
+        assert process.wait(60) == 0
+    workers = set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))
+    assert len(workers) == 2, log.read_text()
+    with Store(db) as store:
+        assert store.count_events("acme") == 10
+
+
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_two_gateways_share_postgres_and_redis(

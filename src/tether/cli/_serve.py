@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import shutil
 import sys
@@ -44,6 +45,14 @@ _DEMO_TENANTS = {
     "throwaway SQLite database and keys printed once.",
 )
 @click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Gateway processes sharing the port. With more than one, set `redis` in the config so "
+    "rate limits are shared, and scrape /metrics per process.",
+)
+@click.option(
     "--log-level",
     type=click.Choice(["critical", "error", "warning", "info", "debug"]),
     default="info",
@@ -56,6 +65,7 @@ def serve(
     port: int,
     db_url: str | None,
     demo: bool,
+    workers: int,
     log_level: str,
 ) -> None:
     """Run the gateway: an OpenAI-compatible API (/v1/chat/completions, /v1/models), a scan
@@ -69,7 +79,7 @@ def serve(
     try:
         import uvicorn
 
-        from tether.server import GatewayConfig, create_app, load_gateway_config
+        from tether.server import CONFIG_ENV, GatewayConfig, create_app, load_gateway_config
         from tether.store import Store, safe_url
     except ImportError as exc:
         raise ConfigError(
@@ -96,7 +106,19 @@ def serve(
             f"tether gateway on http://{host}:{port}/v1 · docs http://{host}:{port}/docs · "
             f"events in {escape(safe_url(config.db))}"
         )
-        uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+        if workers == 1:
+            uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
+        else:
+            # Each worker process builds its app from the config handed over in the environment.
+            os.environ[CONFIG_ENV] = config.model_dump_json()
+            uvicorn.run(
+                "tether.server:app_from_environment",
+                factory=True,
+                workers=workers,
+                host=host,
+                port=port,
+                log_level=log_level,
+            )
     finally:
         if demo_dir is not None:
             shutil.rmtree(demo_dir, ignore_errors=True)

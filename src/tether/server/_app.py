@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from tether import __version__
+from tether.errors import ConfigError
 from tether.models import ChatModel
 
 from . import _admin, _approvals_api, _ops, _routes
@@ -17,7 +19,10 @@ from ._errors import install_error_handlers
 from ._gateway import Gateway
 from ._middleware import BodyLimit, RequestMetrics
 
-__all__ = ["create_app"]
+__all__ = ["CONFIG_ENV", "app_from_environment", "create_app"]
+
+# `tether serve --workers N` hands each worker process its config (as JSON) in this variable.
+CONFIG_ENV = "TETHER_GATEWAY_CONFIG"
 
 _DESCRIPTION = """\
 An OpenAI-compatible gateway that guards every turn with the tenant's tether policy and
@@ -57,3 +62,12 @@ def create_app(config: GatewayConfig, *, models: Mapping[str, ChatModel] | None 
     app.add_middleware(BodyLimit, max_bytes=config.limits.max_body_bytes)
     app.add_middleware(RequestMetrics, metrics=lambda: gateway.metrics)
     return app
+
+
+def app_from_environment() -> FastAPI:
+    """The gateway for the config in ``$TETHER_GATEWAY_CONFIG`` (what `tether serve --workers`
+    sets for its worker processes)."""
+    raw = os.environ.get(CONFIG_ENV)
+    if not raw:
+        raise ConfigError(f"${CONFIG_ENV} is not set; start the gateway with `tether serve`")
+    return create_app(GatewayConfig.model_validate_json(raw))
