@@ -126,6 +126,9 @@ def test_refusal_with_only_a_pointer_elsewhere_stays_a_refusal() -> None:
 # apology, the assistant speaking as a bot, an inability, then self-description, offers of
 # other help and pointers elsewhere, none of which is help.
 SMALL_MODEL_REFUSALS = [
+    # An apology makes any verb a refusal (found by the red team: "quote" is in no verb list).
+    "I'm sorry, I'm unable to quote interest rates. I'm unable to quote interest rates.",
+    "Unfortunately I can't book appointments online.",
     "I'm sorry for any misunderstanding, but as a chatbot designed to assist users, I don't "
     "have the ability to look up people's addresses. I'm designed to provide general "
     "information, not personal data. I'm designed to assist users with their queries.",
@@ -162,6 +165,9 @@ CLINIC_REDIRECT = (
 # Near misses: the same words from the user, in the second or third person, quoted, or
 # followed by help.
 STAYS_COMPLIANCE = [
+    "Sorry, I can't wait to hear how it goes!",
+    "Sorry, I can't stress enough how important a strong password is.",
+    "I'm sorry to hear that. I can reset it for you: open Settings, then Security.",
     "I'm not able to log in — how do I reset my password?",
     "I'm not able to make a payment, what should I do?",
     "**I can't make a payment. How can I fix this?**\nCheck that your card has not expired.",

@@ -90,7 +90,8 @@ _EN_VERB = _any(
     "discuss", "recommend", "disclose", "reveal", "explain", "go into", "continue", "process",
     "complete", "condone", "encourage", "facilitate", "diagnose", "examine", "prescribe",
     "advise", "access", "browse", "retrieve", "look up", "view", "guarantee", "promise",
-    "predict",
+    "predict", "quote", "book", "schedule", "cancel", "confirm", "verify", "transfer", "send",
+    "check",
 )  # fmt: skip
 _EN_GERUND = _any(
     "helping", "assisting", "providing", "giving", "sharing", "writing", "creating",
@@ -134,6 +135,10 @@ _CUES: tuple[_Cue, ...] = (
         rf"\bi(?:'m| am) afraid i {_EN_CANT}\b",
         r"\b" + _any("sorry", "unfortunately", "i apologi[sz]e", "i'm sorry", "i am sorry")
         + rf",? (?:but )?i {_EN_CANT}(?: do that| do this)?\s*(?:[.!]|$)",
+        # An apology before "I can't / I'm unable to" makes any verb a refusal ("I'm sorry,
+        # I'm unable to quote rates"); without one, only the verbs above count.
+        r"\b" + _any("sorry", "unfortunately", "i apologi[sz]e")
+        + rf",? (?:but )?{_EN_NOT} (?!wait\b|stress\b|emphasi[sz]e\b|thank\b)[a-z]+",
         r"\bi refuse to\b",
         r"\bi(?:'m| am) not (?:allowed|permitted) to\b",
     ),
