@@ -14,11 +14,11 @@ import asyncio
 import json
 import re
 import secrets
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, quote, urlencode
 
 from fastapi import APIRouter, FastAPI, Request
@@ -70,7 +70,18 @@ NAV = (
     ("/drift", "Drift"),
 )
 _RUN_NAME = re.compile(r"^[\w][\w.@+-]{0,199}$")
-_LABELS = ("correct", "false_positive", "missed")
+_Label = Literal["correct", "false_positive", "missed"]
+_LABELS: dict[str, _Label] = {
+    "correct": "correct",
+    "false_positive": "false_positive",
+    "missed": "missed",
+}
+_QueueStatus = Literal["pending", "reviewed", "all"]
+_QUEUE_STATUSES: dict[str, _QueueStatus] = {
+    "pending": "pending",
+    "reviewed": "reviewed",
+    "all": "all",
+}
 
 router = APIRouter(include_in_schema=False)
 
@@ -403,17 +414,8 @@ def _latency_chart(mean: Mapping[str, float], p95: Mapping[str, float] | None) -
     return _hbars("latency per stage", items)
 
 
-def _monitor(store: Store, name: str) -> Callable[..., Any] | None:
-    """A method of the monitoring store (issue 8), or None where this store lacks it."""
-    found = getattr(store, name, None)
-    return found if callable(found) else None
-
-
-async def _alerts(store: Store, tenant: str | None, status: str | None) -> list[Any] | None:
-    list_alerts = _monitor(store, "list_alerts")
-    if list_alerts is None:
-        return None
-    found: list[Any] = await asyncio.to_thread(list_alerts, tenant, status=status, limit=200)
+async def _alerts(store: Store, tenant: str | None, status: str | None) -> list[Any]:
+    found: list[Any] = await asyncio.to_thread(store.list_alerts, tenant, status=status, limit=200)
     return found
 
 
@@ -607,7 +609,7 @@ async def event_page(request: Request, event_id: str) -> HTMLResponse:
         output_note=output_note,
         feedback=feedback,
         latency=chart,
-        can_label=_monitor(store, "label_review") is not None and event.tenant is not None,
+        can_label=event.tenant is not None,
     )
 
 
@@ -621,16 +623,13 @@ async def review_page(
     viewer = await viewer_of(request)
     scope = scope_of(viewer, tenant)
     store = _store(request)
-    queue = _monitor(store, "review_queue")
-    status = status if status in ("pending", "reviewed", "all") else "pending"
-    items: list[Any] | None = None
-    if queue is not None:
-        names = [scope] if scope is not None else await _tenants(request, viewer)
-        items = []
-        for name in names:
-            items += await asyncio.to_thread(queue, name, status=status, limit=200)
-        items.sort(key=lambda i: i.created_at, reverse=True)
-        items = items[:200]
+    wanted = _QUEUE_STATUSES.get(status, "pending")
+    names = [scope] if scope is not None else await _tenants(request, viewer)
+    items: list[Any] = []
+    for name in names:
+        items += await asyncio.to_thread(store.review_queue, name, status=wanted, limit=200)
+    items.sort(key=lambda i: i.created_at, reverse=True)
+    items = items[:200]
     back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
     return _render(
         request,
@@ -641,7 +640,7 @@ async def review_page(
         tenant=scope,
         tenants=await _tenants(request, viewer),
         items=items,
-        status=status,
+        status=wanted,
         back=back,
     )
 
@@ -651,17 +650,14 @@ async def label_turn(request: Request, event_id: str) -> Response:
     viewer = await viewer_of(request)
     fields = await _form(request, viewer)
     store = _store(request)
-    label_review = _monitor(store, "label_review")
-    if label_review is None:
-        raise PageError(501, "labelling needs the monitoring store, which this gateway lacks")
-    label = fields.get("label", "")
-    if label not in _LABELS:
+    label = _LABELS.get(fields.get("label", ""))
+    if label is None:
         raise PageError(400, f"a label is one of: {', '.join(_LABELS)}")
     event = await asyncio.to_thread(explore.event_by_id, store, event_id, tenant=viewer.tenant)
     if event is None or event.tenant is None or not _owns(viewer, event.tenant):
         raise PageError(404, f"there is no event {event_id!r} for you to see")
     await asyncio.to_thread(
-        label_review,
+        store.label_review,
         event.tenant,
         event.id,
         label=label,
@@ -911,11 +907,10 @@ async def alerts_page(
 async def acknowledge(request: Request, alert_id: int) -> Response:
     viewer = await viewer_of(request)
     fields = await _form(request, viewer)
-    acknowledge_alert = _monitor(_store(request), "acknowledge_alert")
-    if acknowledge_alert is None:
-        raise PageError(501, "alerts need the monitoring store, which this gateway lacks")
     tenant = viewer.tenant if viewer.role == "tenant" else fields.get("tenant", "")
-    done = await asyncio.to_thread(acknowledge_alert, tenant, alert_id, by=viewer.label)
+    done = await asyncio.to_thread(
+        _store(request).acknowledge_alert, tenant, alert_id, by=viewer.label
+    )
     if done is None:
         raise PageError(404, f"there is no alert {alert_id} for you to see")
     return RedirectResponse(f"/alerts?done={quote('acknowledged')}", status_code=303)
@@ -925,27 +920,24 @@ async def acknowledge(request: Request, alert_id: int) -> Response:
 async def drift_page(request: Request, tenant: str | None = None) -> HTMLResponse:
     viewer = await viewer_of(request)
     scope = scope_of(viewer, tenant)
-    list_reports = _monitor(_store(request), "list_drift_reports")
-    reports: list[dict[str, Any]] | None = None
-    if list_reports is not None:
-        found = await asyncio.to_thread(list_reports, scope, limit=20)
-        reports = []
-        for r in found:
-            topics = list(r.topics)[:8]
-            chart = _hbars(
-                "topics that grew",
-                [
-                    (
-                        str(t.get("topic", "?")),
-                        float(t.get("live_share", 0.0)),
-                        f"{float(t.get('live_share', 0.0)):.1%} "
-                        f"(was {float(t.get('reference_share', 0.0)):.1%})",
-                        "bar",
-                    )
-                    for t in topics
-                ],
-            )
-            reports.append({**{k: getattr(r, k) for k in _DRIFT_FIELDS}, "chart": chart})
+    found = await asyncio.to_thread(_store(request).list_drift_reports, scope, limit=20)
+    reports: list[dict[str, Any]] = []
+    for r in found:
+        topics = list(r.topics)[:8]
+        chart = _hbars(
+            "topics that grew",
+            [
+                (
+                    str(t.get("topic", "?")),
+                    float(t.get("live_share", 0.0)),
+                    f"{float(t.get('live_share', 0.0)):.1%} "
+                    f"(was {float(t.get('reference_share', 0.0)):.1%})",
+                    "bar",
+                )
+                for t in topics
+            ],
+        )
+        reports.append({**{k: getattr(r, k) for k in _DRIFT_FIELDS}, "chart": chart})
     return _render(
         request,
         "drift.html",
