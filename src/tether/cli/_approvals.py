@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from tether.errors import ConfigError
-from tether.tools import Approval, ApprovalStatus, SqliteApprovalStore
+from tether.tools import Approval, ApprovalStatus, SqliteApprovalStore, ThreadedApprovalStore
 
 from ._common import console, handle_errors
 
@@ -22,11 +24,12 @@ _STATUSES = ("pending", "approved", "denied", "expired", "all")
 
 db_option = click.option(
     "--db",
-    type=click.Path(path_type=Path, dir_okay=False),
     envvar="TETHER_APPROVALS_DB",
     default=".tether/approvals.db",
     show_default=True,
-    help="The SQLite approvals file the agent writes to (or $TETHER_APPROVALS_DB).",
+    help="The SQLite approvals file the agent writes to, or the gateway's database URL "
+    "(sqlite:///FILE, postgresql://...) for approvals in its audit store (or "
+    "$TETHER_APPROVALS_DB).",
 )
 tenant_option = click.option(
     "--tenant", help="Whose approvals; without it, those of requests made without a tenant."
@@ -39,13 +42,27 @@ approver_option = click.option(
 )
 
 
-def _store(db: Path) -> SqliteApprovalStore:
-    if not db.exists():
+@contextlib.contextmanager
+def _store(db: str) -> Iterator[ThreadedApprovalStore]:
+    """The approvals behind ``--db``: a database URL is an audit store (the gateway's, with
+    its migrations applied), anything else the file of a SqliteApprovalStore."""
+    if "://" in db:
+        try:
+            from tether.store import Store, StoreApprovalStore
+        except ImportError as exc:
+            raise ConfigError(
+                f"a database URL needs the server extra ({exc.name} is missing): "
+                "pip install 'tether[server]'"
+            ) from None
+        with Store(db) as store:
+            yield StoreApprovalStore(store)
+        return
+    if not Path(db).exists():
         raise ConfigError(
             f"no approvals database at {db}: pass --db with the file the agent's "
-            "SqliteApprovalStore uses (or set TETHER_APPROVALS_DB)"
+            "SqliteApprovalStore uses, or the gateway's database URL (or set TETHER_APPROVALS_DB)"
         )
-    return SqliteApprovalStore(db)
+    yield SqliteApprovalStore(Path(db))
 
 
 def _public(approval: Approval, *, context: bool = False) -> dict[str, Any]:
@@ -90,10 +107,11 @@ def approvals() -> None:
 @click.option("--limit", type=click.IntRange(1, 10_000), default=100, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
 @handle_errors
-def list_approvals(db: Path, tenant: str | None, status: str, limit: int, as_json: bool) -> None:
+def list_approvals(db: str, tenant: str | None, status: str, limit: int, as_json: bool) -> None:
     """List approvals, newest first (pending ones by default)."""
     wanted: ApprovalStatus | None = None if status == "all" else status  # type: ignore[assignment]
-    found = _store(db).find_sync(tenant=tenant, status=wanted, limit=limit)
+    with _store(db) as store:
+        found = store.find_sync(tenant=tenant, status=wanted, limit=limit)
     if as_json:
         for approval in found:
             click.echo(json.dumps(_public(approval), ensure_ascii=False))
@@ -125,9 +143,10 @@ def list_approvals(db: Path, tenant: str | None, status: str, limit: int, as_jso
 @click.option("--json", "as_json", is_flag=True, help="The approval as JSON.")
 @click.option("--context", is_flag=True, help="With --json: include the saved conversation.")
 @handle_errors
-def show(approval_id: str, db: Path, tenant: str | None, as_json: bool, context: bool) -> None:
+def show(approval_id: str, db: str, tenant: str | None, as_json: bool, context: bool) -> None:
     """Show one approval: the call, why the gate stopped it, and its conversation."""
-    approval = _store(db).get_sync(approval_id, tenant=tenant)
+    with _store(db) as store:
+        approval = store.get_sync(approval_id, tenant=tenant)
     if as_json:
         click.echo(json.dumps(_public(approval, context=context), ensure_ascii=False, indent=2))
         return
@@ -160,7 +179,7 @@ def show(approval_id: str, db: Path, tenant: str | None, as_json: bool, context:
 
 def _decide(
     approval_id: str,
-    db: Path,
+    db: str,
     tenant: str | None,
     *,
     approve: bool,
@@ -168,14 +187,15 @@ def _decide(
     reason: str,
     arguments: dict[str, Any] | None = None,
 ) -> None:
-    decided = _store(db).decide_sync(
-        approval_id,
-        tenant=tenant,
-        approve=approve,
-        approver=approver,
-        note=reason,
-        arguments=arguments,
-    )
+    with _store(db) as store:
+        decided = store.decide_sync(
+            approval_id,
+            tenant=tenant,
+            approve=approve,
+            approver=approver,
+            note=reason,
+            arguments=arguments,
+        )
     changed = " with changed arguments" if decided.approved_arguments is not None else ""
     console.print(
         f"{decided.status} {decided.id} ({decided.tool}){changed} by {decided.approver} at "
@@ -198,7 +218,7 @@ def _decide(
 @handle_errors
 def approve(
     approval_id: str,
-    db: Path,
+    db: str,
     tenant: str | None,
     approver: str,
     reason: str,
@@ -231,6 +251,6 @@ def approve(
 @approver_option
 @click.option("--reason", default="", help="Why; the model is told, and it is recorded.")
 @handle_errors
-def deny(approval_id: str, db: Path, tenant: str | None, approver: str, reason: str) -> None:
+def deny(approval_id: str, db: str, tenant: str | None, approver: str, reason: str) -> None:
     """Deny a pending call; the agent is told and carries on without it."""
     _decide(approval_id, db, tenant, approve=False, approver=approver, reason=reason)
