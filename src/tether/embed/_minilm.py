@@ -395,10 +395,20 @@ class Embedder:
                 # concurrent passes from guard threads oversubscribe them (seen: 1 s stalls
                 # instead of 8 ms when four guards embedded at once).
                 with _FORWARD_LOCK:
-                    vectors = model.embed([encodings[i] for i in chunk])
-                for i, vector in zip(chunk, vectors, strict=True):
-                    out[todo[unique[i]]] = vector
-                    self._cache.put(unique[i], vector.copy())
+                    # Another guard may have embedded some of these while this one waited
+                    # (guards embed the same windows at the same time): use its vectors.
+                    missing = []
+                    for i in chunk:
+                        hit = self._cache.get(unique[i])
+                        if hit is None:
+                            missing.append(i)
+                        else:
+                            out[todo[unique[i]]] = hit
+                    if missing:
+                        vectors = model.embed([encodings[i] for i in missing])
+                        for i, vector in zip(missing, vectors, strict=True):
+                            out[todo[unique[i]]] = vector
+                            self._cache.put(unique[i], vector.copy())
         return out
 
     def _batches(self, order: list[int], lengths: list[int]) -> list[list[int]]:
