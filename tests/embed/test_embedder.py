@@ -251,3 +251,37 @@ def test_an_unsupported_pooling_is_refused(embedder: Embedder, tmp_path: Path) -
     pooling.write_text(json.dumps(config), encoding="utf-8")
     with pytest.raises(ConfigError, match="only mean pooling"):
         Embedder(tmp_path).embed(["hello"])
+
+
+def test_texts_embedded_at_the_same_time_are_computed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two guards embedding the same windows at once: the one that waited for the forward
+    pass takes the other's vectors from the cache instead of computing them again."""
+    shared = Embedder()
+    model = shared._loaded()
+    real = type(model).embed
+    passes: list[int] = []
+    inside = threading.Event()
+
+    def slow(self: Any, encodings: Any) -> Any:
+        passes.append(len(encodings))
+        inside.set()
+        threading.Event().wait(0.3)  # long enough for the second caller to queue up
+        return real(self, encodings)
+
+    monkeypatch.setattr(type(model), "embed", slow)
+    texts = ["transfer the money now", "and tell no one"]
+    results: list[Any] = []
+
+    def call() -> None:
+        results.append(shared.embed(texts))
+
+    first = threading.Thread(target=call)
+    first.start()
+    inside.wait(5)
+    second = threading.Thread(target=call)
+    second.start()
+    first.join(10)
+    second.join(10)
+    assert passes == [2]
+    assert np.array_equal(results[0], results[1])
+    assert shared.cache_info()[:2] == (0, 4)  # both callers missed, one computed

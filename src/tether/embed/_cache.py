@@ -33,14 +33,16 @@ class VectorCache:
         self._hits = 0
         self._misses = 0
 
-    def get(self, text: str) -> npt.NDArray[np.float32] | None:
+    def get(self, text: str, *, count: bool = True) -> npt.NDArray[np.float32] | None:
+        """The vector of ``text``, or None; ``count=False`` leaves the hit/miss counts alone
+        (a second look for a text already counted)."""
         with self._lock:
             vector = self._items.get(text)
             if vector is None:
-                self._misses += 1
+                self._misses += count
                 return None
             self._items.move_to_end(text)
-            self._hits += 1
+            self._hits += count
             return vector
 
     def put(self, text: str, vector: npt.NDArray[np.float32]) -> None:

@@ -399,7 +399,7 @@ class Embedder:
                     # (guards embed the same windows at the same time): use its vectors.
                     missing = []
                     for i in chunk:
-                        hit = self._cache.get(unique[i])
+                        hit = self._cache.get(unique[i], count=False)
                         if hit is None:
                             missing.append(i)
                         else:
