@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -78,12 +79,22 @@ def make_engine(url: str | URL) -> Engine:
     return _sqlite_engine(parsed)
 
 
+def _json_text(value: Any) -> str:
+    """JSON for a JSON column; text the store serialized already (RawJson) goes as it is."""
+    from ._pgcopy import RawJson
+
+    return str(value) if isinstance(value, RawJson) else json.dumps(value)
+
+
 def _sqlite_engine(url: URL) -> Engine:
     database = url.database or ""
     in_memory = database in ("", ":memory:")
     if not in_memory:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
-    options: dict[str, Any] = {"connect_args": {"timeout": 30, "check_same_thread": False}}
+    options: dict[str, Any] = {
+        "connect_args": {"timeout": 30, "check_same_thread": False},
+        "json_serializer": _json_text,
+    }
     if in_memory:
         # One shared connection, or each thread would see its own empty database.
         options["poolclass"] = StaticPool

@@ -20,7 +20,7 @@ from tether.pipeline import ActionTaken, Event, RevisionRound
 
 from ._tables import events
 
-__all__ = ["EVENT_COLUMNS", "copy_events", "copy_upsert"]
+__all__ = ["EVENT_COLUMNS", "JSON_COLUMNS", "RawJson", "copy_events", "copy_upsert", "event_values"]
 
 # Event fields stored in columns of their own; every other field goes to ``details``.
 EVENT_COLUMNS = frozenset(
@@ -34,6 +34,16 @@ _DETAILS = frozenset(Event.model_fields) - EVENT_COLUMNS
 _ACTIONS = TypeAdapter(tuple[ActionTaken, ...])
 _VERDICTS = TypeAdapter(tuple[Verdict, ...])
 _REVISIONS = TypeAdapter(tuple[RevisionRound, ...])
+JSON_COLUMNS = frozenset({"actions", "verdicts", "revisions", "details"})
+
+
+class RawJson(str):
+    """JSON text that is already serialized: the SQLite engine's JSON serializer passes it
+    through instead of encoding it again (see ``_engine``)."""
+
+    __slots__ = ()
+
+
 _NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 _COLUMNS = [c.name for c in events.columns]
 
@@ -47,7 +57,8 @@ def _text(value: str | None) -> str | None:
     return value.replace("\x00", "\ufffd") if value and "\x00" in value else value
 
 
-def _row(event: Event) -> tuple[Any, ...]:
+def event_values(event: Event) -> dict[str, Any]:
+    """The ``events`` row of ``event``, column by column; JSON columns as JSON text."""
     values: dict[str, Any] = {
         "id": event.id,
         "tenant": _text(event.tenant),
@@ -73,6 +84,11 @@ def _row(event: Event) -> tuple[Any, ...]:
         "time": event.time,
         "details": _json(event.model_dump_json(include=set(_DETAILS))),
     }
+    return values
+
+
+def _row(event: Event) -> tuple[Any, ...]:
+    values = event_values(event)
     return tuple(values[name] for name in _COLUMNS)
 
 

@@ -35,7 +35,7 @@ from ._engine import default_db_url, make_engine, normalize_url, safe_url
 from ._keys import new_key, split_key, verify_secret
 from ._migrations import Migration, SchemaStatus, schema_status, upgrade
 from ._monitoring import MonitoringMethods, record_turns, reviews
-from ._pgcopy import EVENT_COLUMNS, copy_events
+from ._pgcopy import EVENT_COLUMNS, JSON_COLUMNS, RawJson, copy_events, event_values
 from ._tables import api_keys, events, feedback, policy_versions, tenants
 from ._types import ApiKey, Feedback, PolicyVersion, Tenant
 
@@ -362,7 +362,7 @@ class Store(MonitoringMethods):
             if conn.dialect.name == "postgresql":
                 inserted = copy_events(conn, unique)
             else:
-                rows = [_event_row(e) for e in unique]
+                rows = [_raw_json_row(e) for e in unique]
                 stmt = self._insert(events).on_conflict_do_nothing(index_elements=["id"])
                 inserted = set(conn.scalars(stmt.returning(events.c.id), rows))
             # Monitoring rollups and review queue: only rows really inserted count.
@@ -513,6 +513,15 @@ def _clean(value: str | None) -> str | None:
     """PostgreSQL text cannot hold NUL characters: store U+FFFD instead, on every backend
     alike, so an event reads back the same wherever it was stored."""
     return value.replace("\x00", "\ufffd") if value is not None else None
+
+
+def _raw_json_row(event: Event) -> dict[str, Any]:
+    """The row for an engine whose JSON serializer passes :class:`RawJson` through (SQLite's,
+    see ``_engine``): the JSON columns serialized once, straight from the event."""
+    values = event_values(event)
+    for name in JSON_COLUMNS:
+        values[name] = RawJson(values[name])
+    return values
 
 
 def _event_row(event: Event) -> dict[str, Any]:
