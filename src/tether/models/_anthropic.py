@@ -4,7 +4,6 @@ OpenAI chat shape the rest of tether speaks."""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any
 
@@ -64,6 +63,10 @@ class AnthropicModel(OpenAICompatibleModel):
     Anthropic has no sampling seed, so ``seed`` is ignored.
     """
 
+    _kind = "anthropic"
+    _base_url_env = "ANTHROPIC_BASE_URL"
+    _default_base_url = DEFAULT_ANTHROPIC_BASE_URL
+    _key_env = "ANTHROPIC_API_KEY"
     _key_hint = "set ANTHROPIC_API_KEY, or pass api_key"
 
     def __init__(
@@ -79,26 +82,29 @@ class AnthropicModel(OpenAICompatibleModel):
         default_max_tokens: int = 1024,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
-        self.model = model
-        self.name = f"anthropic:{model}"
-        self.base_url = (
-            base_url or os.environ.get("ANTHROPIC_BASE_URL") or DEFAULT_ANTHROPIC_BASE_URL
-        ).rstrip("/")
-        self.timeout_s = timeout_s
-        self.max_retries = max_retries
-        self.backoff_s = backoff_s
-        self.max_backoff_s = max_backoff_s
+        super().__init__(
+            model,
+            base_url=base_url,
+            api_key=api_key,
+            timeout_s=timeout_s,
+            max_retries=max_retries,
+            backoff_s=backoff_s,
+            max_backoff_s=max_backoff_s,
+            transport=transport,
+        )
         self.default_max_tokens = default_max_tokens
+
+    @staticmethod
+    def _endpoint(base_url: str) -> str:
         # A base URL given with its version ("…/v1") is accepted as well as the bare host.
-        root = self.base_url.removesuffix("/v1")
-        self._url = f"{root}/v1/messages"
-        key = api_key if api_key is not None else os.environ.get("ANTHROPIC_API_KEY")
+        return f"{base_url.removesuffix('/v1')}/v1/messages"
+
+    @staticmethod
+    def _headers(key: str | None) -> dict[str, str]:
         headers = {"anthropic-version": ANTHROPIC_VERSION}
         if key:
             headers["x-api-key"] = key
-        self._client = httpx.AsyncClient(
-            headers=headers, timeout=httpx.Timeout(timeout_s), transport=transport
-        )
+        return headers
 
     async def generate(
         self,

@@ -52,6 +52,11 @@ class OpenAICompatibleModel:
     ``Retry-After`` header asks for when there is one; every wait is capped at ``max_backoff_s``.
     """
 
+    # What differs between the HTTP APIs this client's subclasses speak.
+    _kind = "openai"
+    _base_url_env = "OPENAI_BASE_URL"
+    _default_base_url = DEFAULT_OPENAI_BASE_URL
+    _key_env = "OPENAI_API_KEY"
     # Appended to a 401's message: how to give this client its key.
     _key_hint = "set OPENAI_API_KEY, or pass api_key"
 
@@ -68,21 +73,28 @@ class OpenAICompatibleModel:
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.model = model
-        self.name = f"openai:{model}"
+        self.name = f"{self._kind}:{model}"
         self.base_url = (
-            base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_OPENAI_BASE_URL
+            base_url or os.environ.get(self._base_url_env) or self._default_base_url
         ).rstrip("/")
         self.timeout_s = timeout_s
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._url = f"{self.base_url}/chat/completions"
-        key = api_key if api_key is not None else os.environ.get("OPENAI_API_KEY")
+        self._url = self._endpoint(self.base_url)
+        key = api_key if api_key is not None else os.environ.get(self._key_env)
         # The key lives only in the client's headers, so no repr or event can show it.
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
         self._client = httpx.AsyncClient(
-            headers=headers, timeout=httpx.Timeout(timeout_s), transport=transport
+            headers=self._headers(key), timeout=httpx.Timeout(timeout_s), transport=transport
         )
+
+    @staticmethod
+    def _endpoint(base_url: str) -> str:
+        return f"{base_url}/chat/completions"
+
+    @staticmethod
+    def _headers(key: str | None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {key}"} if key else {}
 
     async def generate(
         self,
