@@ -163,23 +163,33 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--skip-stats", action="store_true")
-    args = parser.parse_args()
-    print(f"in-memory evaluation: {memory_eval():,.0f} turns/s")
-    print(f"injection wave -> alert delay (min, window 10): {wave_delays()}")
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as tmp:
-        print("ingest+evaluate SQLite:", ingest(f"sqlite:///{tmp}/bench.db"))
-    name = _pg_db()
-    try:
-        print("ingest+evaluate PostgreSQL:", ingest(f"postgresql://postgres@127.0.0.1:5432/{name}"))
-    finally:
-        _drop(name)
-    detect, false_alarm = drift_rates()
-    print(
-        f"drift (alpha 0.05, 20 repeats): detection {detect:.0%} at 20% shift, false alarms {false_alarm:.0%}"
+    parser.add_argument("--drift-repeats", type=int, default=20)
+    parser.add_argument(
+        "--only", choices=["eval", "ingest", "drift", "stats"], help="run one part alone"
     )
-    if not args.skip_stats:
+    args = parser.parse_args()
+    part = args.only
+    if part in (None, "eval"):
+        print(f"in-memory evaluation: {memory_eval():,.0f} turns/s")
+        print(f"injection wave -> alert delay (min, window 10): {wave_delays()}")
+    if part in (None, "ingest"):
+        import tempfile
+
+        with tempfile.TemporaryDirectory() as tmp:
+            print("ingest+evaluate SQLite:", ingest(f"sqlite:///{tmp}/bench.db"))
+        name = _pg_db()
+        try:
+            url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+            print("ingest+evaluate PostgreSQL:", ingest(url))
+        finally:
+            _drop(name)
+    if part in (None, "drift"):
+        detect, false_alarm = drift_rates(args.drift_repeats)
+        print(
+            f"drift (alpha 0.05, {args.drift_repeats} repeats): detection {detect:.0%} at 20% "
+            f"shift, false alarms {false_alarm:.0%}"
+        )
+    if part in (None, "stats") and not args.skip_stats:
         print("stats on PostgreSQL:", stats_1m(args.events))
 
 
