@@ -6,11 +6,8 @@ the review queue and its exports."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +25,7 @@ from tether.monitor import Monitor, load_monitoring_text
 from tether.pipeline import Event
 from tether.server import GatewayConfig, TenantConfig, create_app, load_gateway_config
 from tether.store import Store
+from webhook_receiver import Hook
 
 SHOP_POLICY = """\
 name: shop
@@ -63,39 +61,13 @@ evaluate_every: {every}
 """
 
 
-class Hook:
-    """A webhook receiver on 127.0.0.1 that records what is POSTed."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                hook.received.append(json.loads(body))
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *_: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def opened(self) -> list[dict[str, Any]]:
-        return [r for r in self.received if r["change"] == "opened"]
-
-
 @pytest.fixture
 def hook() -> Iterator[Hook]:
     server = Hook()
     try:
         yield server
     finally:
-        server.server.shutdown()
-        server.server.server_close()
+        server.close()
 
 
 @pytest.fixture

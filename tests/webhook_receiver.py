@@ -1,4 +1,4 @@
-"""A webhook receiver for the monitoring tests: a real HTTP server on 127.0.0.1."""
+"""A webhook receiver for the monitoring and gateway tests: a real HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 class Hook:
     """A real HTTP server on 127.0.0.1 that records POSTed JSON and answers with the statuses
-    queued in ``fail_first`` (then 200)."""
+    queued in ``statuses`` (then 200)."""
 
     def __init__(self) -> None:
         self.received: list[dict[str, Any]] = []
@@ -38,6 +38,10 @@ class Hook:
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hook"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
         self.thread.start()
+
+    def opened(self) -> list[dict[str, Any]]:
+        """The alerts delivered as opened."""
+        return [r for r in self.received if r["change"] == "opened"]
 
     def close(self) -> None:
         self.server.shutdown()
