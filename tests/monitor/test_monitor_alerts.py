@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from webhook_receiver import Hook
 
 from tether.errors import ConfigFileError
 from tether.monitor import (
@@ -21,6 +20,7 @@ from tether.monitor import (
     synthetic_traffic,
 )
 from tether.store import Store
+from webhook_receiver import Hook
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 RULES = """
