@@ -4,7 +4,7 @@ OpenAI chat shape the rest of tether speaks."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
@@ -106,54 +106,20 @@ class AnthropicModel(OpenAICompatibleModel):
             headers["x-api-key"] = key
         return headers
 
-    async def generate(
-        self,
-        messages: Sequence[Message],
-        *,
-        tools: Sequence[dict[str, Any]] | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-    ) -> ModelResponse:
-        payload = self._payload(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
-        if tools:
-            payload["tools"] = [_tool_definition(t) for t in tools]
-        response = await self._send(payload, stream=False)
-        try:
-            data = response.json()
-        except ValueError as exc:
-            raise ModelError(
-                f"{self._url} answered with invalid JSON: {_truncate(response.text)}"
-            ) from exc
+    def _tool_definitions(self, tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return [_tool_definition(t) for t in tools]
+
+    def _response(self, data: Any) -> ModelResponse:
         return response_from_anthropic(data, self.name, source=self._url)
 
-    async def stream(
-        self,
-        messages: Sequence[Message],
-        *,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        seed: int | None = None,
-    ) -> AsyncGenerator[str, None]:
-        payload = self._payload(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
-        payload["stream"] = True
-        response = await self._send(payload, stream=True)
-        try:
-            async for line in response.aiter_lines():
-                if not line.startswith("data:"):
-                    continue  # "event:" lines repeat the data's type; blank lines separate
-                event = self._event(line.removeprefix("data:").strip())
-                kind = event.get("type")
-                if kind == "message_stop":
-                    return
-                if kind == "content_block_delta":
-                    delta = event.get("delta") or {}
-                    if delta.get("type") == "text_delta" and delta.get("text"):
-                        yield str(delta["text"])
-        except httpx.HTTPError as exc:
-            raise ModelError(f"the stream from {self._url} broke off: {exc!r}") from exc
-        finally:
-            await response.aclose()
+    def _piece(self, data: str) -> tuple[str | None, bool]:
+        event = self._event(data)
+        kind = event.get("type")
+        if kind == "message_stop":
+            return None, True
+        delta = (event.get("delta") or {}) if kind == "content_block_delta" else {}
+        text = delta.get("text") if delta.get("type") == "text_delta" else None
+        return (str(text) if text else None), False
 
     def _payload(
         self,

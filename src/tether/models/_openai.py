@@ -107,7 +107,7 @@ class OpenAICompatibleModel:
     ) -> ModelResponse:
         payload = self._payload(messages, temperature=temperature, max_tokens=max_tokens, seed=seed)
         if tools:
-            payload["tools"] = list(tools)
+            payload["tools"] = self._tool_definitions(tools)
         response = await self._send(payload, stream=False)
         try:
             data = response.json()
@@ -115,7 +115,7 @@ class OpenAICompatibleModel:
             raise ModelError(
                 f"{self._url} answered with invalid JSON: {_truncate(response.text)}"
             ) from exc
-        return response_from_openai(data, self.name, source=self._url)
+        return self._response(data)
 
     async def stream(
         self,
@@ -131,13 +131,12 @@ class OpenAICompatibleModel:
         try:
             async for line in response.aiter_lines():
                 if not line.startswith("data:"):
-                    continue  # blank separators, comments and other SSE fields
-                data = line.removeprefix("data:").strip()
-                if data == "[DONE]":
-                    return
-                text = self._delta(data)
+                    continue  # blank separators, "event:" lines, comments, other SSE fields
+                text, done = self._piece(line.removeprefix("data:").strip())
                 if text:
                     yield text
+                if done:
+                    return
         except httpx.HTTPError as exc:
             # Not retried: the caller has already been handed part of the answer.
             raise ModelError(f"the stream from {self._url} broke off: {exc!r}") from exc
@@ -162,14 +161,24 @@ class OpenAICompatibleModel:
             **sampling_options(temperature=temperature, max_tokens=max_tokens, seed=seed),
         }
 
-    def _delta(self, data: str) -> str | None:
+    # The hooks where the HTTP APIs differ; the requests, retries and streaming are shared.
+    def _tool_definitions(self, tools: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return list(tools)
+
+    def _response(self, data: Any) -> ModelResponse:
+        return response_from_openai(data, self.name, source=self._url)
+
+    def _piece(self, data: str) -> tuple[str | None, bool]:
+        """The text one streamed ``data:`` line adds, and whether the stream ends there."""
+        if data == "[DONE]":
+            return None, True
         try:
             chunk = json.loads(data)
         except ValueError as exc:
             raise ModelError(f"{self._url} streamed invalid JSON: {_truncate(data)}") from exc
         if isinstance(chunk, dict) and "error" in chunk:
             raise ModelHTTPError(f"{self._url} failed mid-stream: {_error_message(chunk, data)}")
-        return delta_text(chunk, source=self._url)
+        return delta_text(chunk, source=self._url), False
 
     async def _send(self, payload: dict[str, Any], *, stream: bool) -> httpx.Response:
         """POST ``payload``, retrying what may pass on a later try; a 2xx response or an error."""
