@@ -13,11 +13,11 @@ import asyncio
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -35,6 +35,9 @@ __all__ = [
 
 ApprovalStatus = Literal["pending", "approved", "denied", "expired"]
 _TIMED_OUT = "timed out: nobody decided in time, so the call is denied"
+
+
+_T = TypeVar("_T")
 
 
 def _now() -> datetime:
@@ -227,21 +230,24 @@ class _Store:
             raise ApprovalError(f"approval '{approval_id}' is being resumed elsewhere")
         return claimed
 
+    # The async protocol, once: a store whose primitives block runs them in a worker thread.
+    _threaded = False
 
-class ThreadedApprovalStore(_Store):
-    """The async protocol over a store whose primitives block (a database): each call runs
-    the decision logic in a worker thread."""
+    async def _run(self, fn: Callable[..., _T], /, *args: Any, **kwargs: Any) -> _T:
+        if self._threaded:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return fn(*args, **kwargs)
 
     async def add(self, approval: Approval) -> None:
-        await asyncio.to_thread(self._insert, approval)
+        await self._run(self._insert, approval)
 
     async def get(self, approval_id: str, *, tenant: str | None) -> Approval:
-        return await asyncio.to_thread(self.get_sync, approval_id, tenant=tenant)
+        return await self._run(self.get_sync, approval_id, tenant=tenant)
 
     async def find(
         self, *, tenant: str | None, status: ApprovalStatus | None = None, limit: int = 100
     ) -> list[Approval]:
-        return await asyncio.to_thread(self.find_sync, tenant=tenant, status=status, limit=limit)
+        return await self._run(self.find_sync, tenant=tenant, status=status, limit=limit)
 
     async def decide(
         self,
@@ -253,7 +259,7 @@ class ThreadedApprovalStore(_Store):
         note: str = "",
         arguments: dict[str, Any] | None = None,
     ) -> Approval:
-        return await asyncio.to_thread(
+        return await self._run(
             self.decide_sync,
             approval_id,
             tenant=tenant,
@@ -264,7 +270,14 @@ class ThreadedApprovalStore(_Store):
         )
 
     async def claim(self, approval_id: str, *, tenant: str | None) -> Approval:
-        return await asyncio.to_thread(self.claim_sync, approval_id, tenant=tenant)
+        return await self._run(self.claim_sync, approval_id, tenant=tenant)
+
+
+class ThreadedApprovalStore(_Store):
+    """The async protocol over a store whose primitives block (a database): each call runs
+    the decision logic in a worker thread."""
+
+    _threaded = True
 
 
 class MemoryApprovalStore(_Store):
@@ -303,39 +316,6 @@ class MemoryApprovalStore(_Store):
             if a.tenant == tenant and (status is None or a.status == status)
         ]
         return sorted(rows, key=lambda a: a.created_at, reverse=True)[:limit]
-
-    async def add(self, approval: Approval) -> None:
-        self._insert(approval)
-
-    async def get(self, approval_id: str, *, tenant: str | None) -> Approval:
-        return self.get_sync(approval_id, tenant=tenant)
-
-    async def find(
-        self, *, tenant: str | None, status: ApprovalStatus | None = None, limit: int = 100
-    ) -> list[Approval]:
-        return self.find_sync(tenant=tenant, status=status, limit=limit)
-
-    async def decide(
-        self,
-        approval_id: str,
-        *,
-        tenant: str | None,
-        approve: bool,
-        approver: str,
-        note: str = "",
-        arguments: dict[str, Any] | None = None,
-    ) -> Approval:
-        return self.decide_sync(
-            approval_id,
-            tenant=tenant,
-            approve=approve,
-            approver=approver,
-            note=note,
-            arguments=arguments,
-        )
-
-    async def claim(self, approval_id: str, *, tenant: str | None) -> Approval:
-        return self.claim_sync(approval_id, tenant=tenant)
 
 
 # Numbered migrations, applied in order on open; PRAGMA user_version records how far.
