@@ -14,9 +14,13 @@ pytestmark = pytest.mark.server
 HELLO: list[Message] = [{"role": "user", "content": "Say hello in one short sentence."}]
 
 
-@pytest.fixture
-async def smollm2(openai_server: str) -> AsyncIterator[OpenAICompatibleModel]:
-    model = OpenAICompatibleModel("smollm2", base_url=openai_server, api_key="")
+@pytest.fixture(params=["httpx", "aiohttp"])
+async def smollm2(
+    openai_server: str, request: pytest.FixtureRequest
+) -> AsyncIterator[OpenAICompatibleModel]:
+    model = OpenAICompatibleModel(
+        "smollm2", base_url=openai_server, api_key="", connection_pool=request.param
+    )
     yield model
     await model.aclose()
 

@@ -14,7 +14,7 @@ from tether.errors import ConfigError, ModelError, ModelHTTPError
 from tether.messages import Message
 from tether.registry import register
 
-from ._openai import OpenAICompatibleModel, _error_message, _truncate
+from ._openai import ConnectionPool, OpenAICompatibleModel, _error_message, _truncate
 from ._protocol import ModelResponse, ToolCall, Usage
 
 __all__ = [
@@ -49,6 +49,7 @@ class AnthropicParams(BaseModel):
     backoff_s: float = Field(0.5, ge=0)
     max_backoff_s: float = Field(8.0, ge=0)
     default_max_tokens: int = Field(1024, gt=0)
+    connection_pool: ConnectionPool = "httpx"
 
 
 @register("model", "anthropic", params=AnthropicParams)
@@ -80,6 +81,7 @@ class AnthropicModel(OpenAICompatibleModel):
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
         default_max_tokens: int = 1024,
+        connection_pool: ConnectionPool = "httpx",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         super().__init__(
@@ -90,6 +92,7 @@ class AnthropicModel(OpenAICompatibleModel):
             max_retries=max_retries,
             backoff_s=backoff_s,
             max_backoff_s=max_backoff_s,
+            connection_pool=connection_pool,
             transport=transport,
         )
         self.default_max_tokens = default_max_tokens

@@ -10,7 +10,7 @@ import os
 import random
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -19,6 +19,7 @@ from tether.errors import ModelError, ModelHTTPError
 from tether.messages import Message
 from tether.registry import register
 
+from ._aiohttp import AiohttpTransport
 from ._protocol import ModelResponse, ToolCall, Usage
 
 __all__ = ["DEFAULT_OPENAI_BASE_URL", "OpenAICompatibleModel", "OpenAIParams"]
@@ -27,6 +28,7 @@ DEFAULT_OPENAI_BASE_URL = "https://api.openai.com/v1"
 # Errors worth retrying: the same request may well succeed a moment later.
 _RETRY_EXCEPTIONS = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
 _ERROR_TEXT_LIMIT = 300
+ConnectionPool = Literal["httpx", "aiohttp"]
 
 
 class OpenAIParams(BaseModel):
@@ -40,6 +42,7 @@ class OpenAIParams(BaseModel):
     max_retries: int = Field(3, ge=0)
     backoff_s: float = Field(0.5, ge=0)
     max_backoff_s: float = Field(8.0, ge=0)
+    connection_pool: ConnectionPool = "httpx"
 
 
 @register("model", "openai", params=OpenAIParams)
@@ -50,6 +53,9 @@ class OpenAICompatibleModel:
     ``$OPENAI_API_KEY`` (pass ``""`` to send none). 429s, 5xx answers, timeouts and connection
     errors are retried ``max_retries`` times with exponential backoff and jitter, waiting what a
     ``Retry-After`` header asks for when there is one; every wait is capped at ``max_backoff_s``.
+    ``connection_pool="aiohttp"`` sends the requests through aiohttp's connection pool, which
+    costs about a fifth of the CPU per request when many are in flight (the gateway's choice;
+    see :mod:`tether.models._aiohttp`); a ``transport`` given explicitly takes precedence.
     """
 
     # What differs between the HTTP APIs this client's subclasses speak.
@@ -70,6 +76,7 @@ class OpenAICompatibleModel:
         max_retries: int = 3,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
+        connection_pool: ConnectionPool = "httpx",
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.model = model
@@ -83,6 +90,8 @@ class OpenAICompatibleModel:
         self.max_backoff_s = max_backoff_s
         self._url = self._endpoint(self.base_url)
         key = api_key if api_key is not None else os.environ.get(self._key_env)
+        if transport is None and connection_pool == "aiohttp":
+            transport = AiohttpTransport()
         # The key lives only in the client's headers, so no repr or event can show it.
         self._client = httpx.AsyncClient(
             headers=self._headers(key), timeout=httpx.Timeout(timeout_s), transport=transport

@@ -19,6 +19,8 @@ _FORMS = (
     "embedded, embedded:/path/to/model.gguf, openai:MODEL, openai:MODEL@http://host:port/v1, "
     "anthropic:MODEL, anthropic:MODEL@https://host, scripted:/path/to/replies.yaml"
 )
+# Settings a caller may give for any model; those a model does not take are left out.
+_HINTS = ("timeout_s", "connection_pool")
 _KIND = re.compile(r"[A-Za-z][\w.-]*")
 # Lazy model part, so a model id may itself contain '@' and a URL may carry user:password@.
 _MODEL_AT_URL = re.compile(r"(?P<model>.+?)@(?P<base_url>https?://.+)")
@@ -30,8 +32,9 @@ def load_model(spec: str, **settings: Any) -> ChatModel:
     Specs: ``embedded``, ``embedded:PATH``, ``openai:MODEL`` (base URL from ``$OPENAI_BASE_URL``,
     else OpenAI's), ``openai:MODEL@BASE_URL``, ``anthropic:MODEL`` (``$ANTHROPIC_BASE_URL``,
     else Anthropic's), ``anthropic:MODEL@BASE_URL`` and ``scripted:FILE``; a plugin's model kind is
-    named bare. ``settings`` are further parameters of the model, such as ``timeout_s`` (which
-    models that do not time out, like the embedded one, ignore).
+    named bare. ``settings`` are further parameters of the model. Two are hints that a model
+    without them ignores: ``timeout_s`` (the embedded model does not time out) and
+    ``connection_pool`` (only the HTTP clients have one).
     """
     kind, colon, argument = spec.strip().partition(":")
     if not _KIND.fullmatch(kind) or (colon and not argument):
@@ -42,8 +45,9 @@ def load_model(spec: str, **settings: Any) -> ChatModel:
     if both:
         raise ConfigError(f"model spec {spec!r} already sets {', '.join(both)}; drop the setting")
     accepted = registration.params.model_fields if registration.params is not None else {}
-    if "timeout_s" not in accepted:
-        settings.pop("timeout_s", None)
+    for hint in _HINTS:
+        if hint not in accepted:
+            settings.pop(hint, None)
     try:
         validated = registration.validate_params({**params, **settings})
     except ValidationError as exc:

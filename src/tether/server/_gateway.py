@@ -381,8 +381,10 @@ class Gateway:
         configured = self.config.tenants.get(tenant)
         spec = (configured.model if configured else None) or self.config.model or policy.model.spec
         if spec not in self._models:
+            # Many calls to one upstream are in flight at once here: aiohttp's pool costs a
+            # fraction of httpx's CPU per call (tether.models._aiohttp).
             found = self._given_models.get(spec) or load_model(
-                spec, timeout_s=policy.model.timeout_s
+                spec, timeout_s=policy.model.timeout_s, connection_pool="aiohttp"
             )
             settings = self.config.upstream
             self._models[spec] = GuardedUpstream(
