@@ -9,7 +9,8 @@ ingest into SQLite and PostgreSQL.
 A fake OpenAI-compatible upstream (answers at once) and `tether serve` run as separate
 processes on 127.0.0.1; the client sends a 1 KB message, sequentially, straight to the
 upstream and through the gateway (a tenant with no guards, and one with a typical policy:
-length, invisible text, deny list, PII and secrets). Overhead is the difference of the
+length, invisible text, deny list, the injection / jailbreak / prompt-extraction scan that
+`tether scan` runs by default, output PII and secrets). Overhead is the difference of the
 medians (and of the p99s). Throughput: 16 concurrent clients for --seconds. Ingest: batches of
 500 events with five verdicts each, written by Store.insert_events and through StoreSink.
 --in-process N: the gateway's own CPU per guarded turn, without HTTP on either side (the app
@@ -63,6 +64,9 @@ guards:
       action: redact
     - guard: deny_list
       params: {terms: [bitcoin, crypto]}
+    - guard: injection
+    - guard: jailbreak
+    - guard: prompt_extraction
   output:
     - guard: pii
       params: {entities: [CREDIT_CARD, IBAN, US_SSN], mode: mask}

@@ -118,6 +118,16 @@ def test_workers_share_the_port_and_every_event_is_kept(tmp_path: Path) -> None:
             for _ in range(10):
                 completion = client.chat.completions.create(model="support", messages=HELLO)
                 assert completion.choices[0].message.content == "Hello from upstream."
+        # Whichever worker answers /metrics, it counts the turns of both.
+        for _ in range(4):
+            metrics = httpx.get(
+                f"{url}/metrics", headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=10
+            ).text
+            turns = re.findall(
+                r'^tether_turns_total\{action="allow",tenant="acme"\} (\S+)$', metrics, re.M
+            )
+            assert [float(t) for t in turns] == [10.0], metrics
+            assert "tether_events_buffered" in metrics
         process.send_signal(signal.SIGINT)
         assert process.wait(60) == 0
     workers = set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))

@@ -50,7 +50,7 @@ _DEMO_TENANTS = {
     show_default=True,
     type=click.IntRange(1, 64),
     help="Gateway processes sharing the port. With more than one, set `redis` in the config so "
-    "rate limits are shared, and scrape /metrics per process.",
+    "rate limits are shared; /metrics adds up every worker's figures.",
 )
 @click.option(
     "--log-level",
@@ -80,6 +80,7 @@ def serve(
         import uvicorn
 
         from tether.server import CONFIG_ENV, GatewayConfig, create_app, load_gateway_config
+        from tether.server._metrics import MULTIPROCESS_ENV
         from tether.store import Store, safe_url
     except ImportError as exc:
         raise ConfigError(
@@ -89,6 +90,7 @@ def serve(
     if demo and config_file is not None:
         raise ConfigError("--demo brings its own config; drop --config")
     demo_dir = Path(tempfile.mkdtemp(prefix="tether-demo-")) if demo else None
+    cleanup = [demo_dir] if demo_dir is not None else []
     try:
         if demo_dir is not None:
             config, admin_key = _demo_config(demo_dir)
@@ -109,8 +111,12 @@ def serve(
         if workers == 1:
             uvicorn.run(create_app(config), host=host, port=port, log_level=log_level)
         else:
-            # Each worker process builds its app from the config handed over in the environment.
+            # Each worker process builds its app from the config handed over in the environment,
+            # and writes its metrics where /metrics, in any worker, adds them all up.
             os.environ[CONFIG_ENV] = config.model_dump_json()
+            metrics_dir = Path(tempfile.mkdtemp(prefix="tether-metrics-"))
+            os.environ[MULTIPROCESS_ENV] = str(metrics_dir)
+            cleanup.append(metrics_dir)
             uvicorn.run(
                 "tether.server:app_from_environment",
                 factory=True,
@@ -120,8 +126,8 @@ def serve(
                 log_level=log_level,
             )
     finally:
-        if demo_dir is not None:
-            shutil.rmtree(demo_dir, ignore_errors=True)
+        for folder in cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def _examples() -> Path:

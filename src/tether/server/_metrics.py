@@ -1,4 +1,10 @@
-"""Prometheus metrics of one gateway process, in a registry of its own.
+"""Prometheus metrics of the gateway, in a registry of its own.
+
+Under ``tether serve --workers N`` every worker writes its values to files in the directory
+``$PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, set up by ``serve``), and
+``/metrics``, whichever worker answers it, adds up all of them: counters and histograms are
+summed over the workers; the event store's figures are each live worker's own, summed
+(``tether_store_up`` is the lowest of them). A single process keeps them in memory.
 
 Labels are bounded: tenants come from the config, guards (their ids) from the policies, models
 from the config and policies, tool names from the policies' and clients' tool lists, actions and
@@ -9,15 +15,19 @@ counts the rest under ``other``."""
 from __future__ import annotations
 
 import functools
+import os
 import threading
 from collections.abc import Callable
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from tether.pipeline import Event
 from tether.store import SinkStats
 
-__all__ = ["MAX_VALUES", "Metrics"]
+__all__ = ["MAX_VALUES", "MULTIPROCESS_ENV", "Metrics"]
+
+MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 MAX_VALUES = 100
 
@@ -50,6 +60,7 @@ class Metrics:
     store's state."""
 
     def __init__(self, sink_stats: Callable[[], SinkStats] | None = None) -> None:
+        self.multiprocess = bool(os.environ.get(MULTIPROCESS_ENV))
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
         self.requests = Counter(
@@ -140,25 +151,37 @@ class Metrics:
             ["tenant", "scope"],
             registry=r,
         )
+        self._sink: list[tuple[Gauge, str]] = []
         if sink_stats is not None:
             self._sink_gauges(sink_stats)
 
     def _sink_gauges(self, stats: Callable[[], SinkStats]) -> None:
+        self._stats = stats
         for name, doc, field in (
             ("tether_events_written", "Events written to the database.", "written"),
             ("tether_events_spooled", "Events written to the spool instead.", "spooled"),
             ("tether_events_replayed", "Spooled events replayed into the database.", "replayed"),
             ("tether_events_rejected", "Events the database refused, kept aside.", "rejected"),
             ("tether_events_buffered", "Events waiting in memory to be written.", "buffered"),
+            ("tether_store_up", "1 if the last event write reached the database.", "available"),
         ):
-            gauge = Gauge(name, doc, registry=self.registry)
-            gauge.set_function(functools.partial(_stat, stats, field))
-        up = Gauge(
-            "tether_store_up",
-            "1 if the last event write reached the database.",
-            registry=self.registry,
-        )
-        up.set_function(lambda: float(stats().available))
+            gauge = Gauge(
+                name,
+                doc,
+                registry=self.registry,
+                multiprocess_mode="livemin" if field == "available" else "livesum",
+            )
+            if self.multiprocess:
+                self._sink.append((gauge, field))  # a function cannot be read across processes
+            else:
+                gauge.set_function(functools.partial(_stat, stats, field))
+
+    def _publish_sink(self) -> None:
+        """Write this worker's event-store figures where the other workers can read them."""
+        if self._sink:
+            stats = self._stats()
+            for gauge, field in self._sink:
+                gauge.set(float(getattr(stats, field)))
 
     def observe_turn(self, tenant: str, event: Event) -> None:
         self.turns.labels(tenant, event.action).inc()
@@ -194,9 +217,15 @@ class Metrics:
             self.refusals.labels(tenant, model).inc()
         for call in event.tool_calls:
             self.tool_calls.labels(tenant, self._tool(call.tool), call.decision).inc()
+        self._publish_sink()
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self.multiprocess:
+            return generate_latest(self.registry)
+        self._publish_sink()
+        merged = CollectorRegistry()
+        MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+        return generate_latest(merged)
 
 
 def _stat(stats: Callable[[], SinkStats], field: str) -> float:
