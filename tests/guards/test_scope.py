@@ -155,10 +155,11 @@ async def test_tenant_scope_is_the_tenants(bank: Policy) -> None:
     assert (await guard.check(transfer, ctx(south))).category == "out_of_scope"
 
 
-async def test_a_long_message_is_read_window_by_window(bank: Policy) -> None:
+@pytest.mark.parametrize("mode", ["select", "windows"])
+async def test_a_request_at_the_end_of_a_long_message_is_read(bank: Policy, mode: str) -> None:
     filler = "I have been a customer for many years and I am generally happy with things. " * 25
     text = filler + "Anyway, which stocks will go up this year so I can buy some?"
-    found = classify_scope(bank, text)
+    found = classify_scope(bank, text, params=ScopeParams.model_validate({"long_messages": mode}))
     assert found.label == "forbidden" and found.topic == "investment_advice"
 
 
