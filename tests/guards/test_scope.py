@@ -25,20 +25,10 @@ from tether.guards._scope import (
     scope_action,
     topic_overlaps,
 )
-from tether.policy import GuardConfig, Policy, load_policy, load_policy_text, tighten_direction
+from tether.policy import GuardConfig, Policy, load_policy_text, tighten_direction
 
 ROOT = Path(__file__).resolve().parents[2]
 EVAL = Path(__file__).parent / "data" / "scope_eval.jsonl"
-
-
-@pytest.fixture(scope="module")
-def bank() -> Policy:
-    return load_policy(ROOT / "examples" / "bank" / "policy.yaml")
-
-
-@pytest.fixture(scope="module")
-def clinic() -> Policy:
-    return load_policy(ROOT / "examples" / "clinic" / "policy.yaml")
 
 
 def ctx(policy: Policy, *history: str) -> GuardContext:

@@ -17,7 +17,7 @@ from tether.guards._scope import (
     _classifier,
     classify_scope,
 )
-from tether.policy import Policy, load_policy, load_policy_text, tighten_direction
+from tether.policy import Policy, load_policy_text, tighten_direction
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = Path(__file__).parent / "data"
@@ -38,16 +38,6 @@ CHATTER = [
     "Sorry for the rambling, I always say more than I mean to.",
 ]
 WINDOWS = ScopeParams(long_messages="windows")
-
-
-@pytest.fixture(scope="module")
-def bank() -> Policy:
-    return load_policy(ROOT / "examples" / "bank" / "policy.yaml")
-
-
-@pytest.fixture(scope="module")
-def clinic() -> Policy:
-    return load_policy(ROOT / "examples" / "clinic" / "policy.yaml")
 
 
 def wrapped(request: str, at: int) -> str:
