@@ -20,7 +20,7 @@ from tether.messages import Message
 from tether.registry import register
 
 from ._openai import delta_text, response_from_openai, sampling_options
-from ._protocol import ModelResponse
+from ._protocol import ModelResponse, Usage
 from ._toolcalls import parse_tool_reply, tool_prompt
 
 if TYPE_CHECKING:
@@ -58,7 +58,13 @@ class EmbeddedModel:
 
     The file is loaded on first use. llama.cpp is neither async nor thread-safe, so every call
     runs in a worker thread, one at a time.
+
+    A conversation that ends with an assistant message is *continued*: the chat template is
+    rendered without closing that turn, and the reply holds only what the model wrote after
+    it (as Anthropic's API does with a prefilled assistant turn).
     """
+
+    supports_prefill = True
 
     def __init__(
         self,
@@ -102,6 +108,9 @@ class EmbeddedModel:
             reply = parse_tool_reply(text, prompt.names, model=self.name)
             usage = response_from_openai(data, self.name, source=self.name).usage
             return reply.model_copy(update={"usage": usage})
+        if messages and messages[-1]["role"] == "assistant":
+            data = await asyncio.to_thread(self._continue, list(messages), options)
+            return _continuation_response(data, self.name)
         data = await asyncio.to_thread(self._complete, list(messages), options)
         return response_from_openai(data, self.name, source=self.name)
 
@@ -203,19 +212,67 @@ class EmbeddedModel:
             except (ValueError, RuntimeError) as exc:
                 raise self._error(exc) from exc
 
+    def _continue(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
+        llama = self._load()
+        tokens, stop = self._prefill_prompt(llama, messages)
+        with self._run_lock:
+            try:
+                return cast(dict[str, Any], llama.create_completion(tokens, stop=stop, **options))
+            except (ValueError, RuntimeError) as exc:
+                raise self._error(exc) from exc
+
+    def _prefill_prompt(self, llama: Llama, messages: list[Message]) -> tuple[list[int], list[str]]:
+        """The tokens of ``messages`` as the chat template renders them, with the last
+        (assistant) turn left open, and the strings that end a turn."""
+        template = llama.metadata.get("tokenizer.chat_template")
+        if not template:
+            raise ModelError(
+                f"{self.model_path.name} has no chat template, so {self.name} cannot continue "
+                "a partial assistant message"
+            )
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        eos = llama.detokenize([llama.token_eos()], special=True).decode("utf-8", "replace")
+        bos = llama.detokenize([llama.token_bos()], special=True).decode("utf-8", "replace")
+        formatter = Jinja2ChatFormatter(template, eos, bos, add_generation_prompt=False)
+        # Render the turn around a marker, then cut there: whatever the template puts after
+        # an assistant message (its end-of-turn token) is left out, whatever its format.
+        marker = "\x00tether-prefill\x00"
+        opener = messages[-1]["content"]
+        closed = [*messages[:-1], {**messages[-1], "content": marker}]
+        rendered = formatter(messages=cast(Any, closed))
+        cut = rendered.prompt.find(marker)
+        if cut < 0:
+            raise ModelError(f"{self.name}'s chat template drops assistant messages")
+        prompt = rendered.prompt[:cut] + opener
+        # As llama-cpp-python does for chat templates: the template adds any special tokens.
+        tokens = llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop or eos]
+        return tokens, [s for s in stop if s]
+
     def _chunks(
         self, messages: list[Message], options: dict[str, Any], stop: threading.Event
     ) -> Iterator[str]:
         llama = self._load()
+        prefill = messages[-1]["role"] == "assistant" if messages else False
+        tokens, ends = self._prefill_prompt(llama, messages) if prefill else ([], [])
         with self._run_lock:
-            chunks = llama.create_chat_completion(
-                messages=cast(Any, messages), stream=True, **options
+            chunks = (
+                llama.create_completion(tokens, stop=ends, stream=True, **options)
+                if prefill
+                else llama.create_chat_completion(
+                    messages=cast(Any, messages), stream=True, **options
+                )
             )
             try:
                 for chunk in cast(Iterator[dict[str, Any]], chunks):
                     if stop.is_set():
                         return
-                    text = delta_text(chunk, source=self.name)
+                    text = (
+                        str(chunk["choices"][0].get("text") or "")
+                        if prefill
+                        else delta_text(chunk, source=self.name)
+                    )
                     if text:
                         yield text
             except (ValueError, RuntimeError) as exc:
@@ -229,6 +286,24 @@ class EmbeddedModel:
                 f"of {overflow[2]}; shorten the conversation or raise n_ctx"
             )
         return ModelError(f"{self.name} failed: {exc}")
+
+
+def _continuation_response(data: dict[str, Any], model: str) -> ModelResponse:
+    """A ModelResponse from a text completion (llama-cpp-python's ``create_completion``)."""
+    try:
+        choice = data["choices"][0]
+        usage = data.get("usage") or {}
+        return ModelResponse(
+            text=str(choice.get("text") or ""),
+            model=model,
+            usage=Usage(
+                prompt_tokens=usage.get("prompt_tokens") or 0,
+                completion_tokens=usage.get("completion_tokens") or 0,
+            ),
+            finish_reason=choice.get("finish_reason"),
+        )
+    except (KeyError, IndexError, TypeError) as exc:
+        raise ModelError(f"{model} returned an unexpected completion: {exc}") from exc
 
 
 def _model_path(model_path: str | os.PathLike[str] | None) -> Path:

@@ -33,6 +33,7 @@ class ScriptedParams(BaseModel):
     replies: tuple[str | ModelResponse, ...] = ()
     repeat_last: bool = False
     name: str = _DEFAULT_NAME
+    prefill: bool = False
 
 
 @register("model", "scripted", params=ScriptedParams)
@@ -42,6 +43,8 @@ class ScriptedModel:
     A reply is a string, a :class:`ModelResponse` (for tool calls or usage), or a callable that
     gets the call's messages and returns either. Every call's messages are kept in ``calls``.
     Once the replies are used up, a call raises :class:`ModelError`, unless ``repeat_last``.
+    With ``prefill``, it claims to continue a conversation that ends with an assistant message
+    (as the embedded model does): its reply then stands for the continuation only.
     """
 
     def __init__(
@@ -50,9 +53,11 @@ class ScriptedModel:
         *,
         repeat_last: bool = False,
         name: str = _DEFAULT_NAME,
+        prefill: bool = False,
     ) -> None:
         self.name = name
         self.repeat_last = repeat_last
+        self.supports_prefill = prefill
         self.calls: list[list[Message]] = []
         # The tools offered with each generate() call (empty when none were).
         self.tools_offered: list[list[dict[str, Any]]] = []

@@ -21,9 +21,11 @@ from tether.errors import ConfigError, ModelNotAvailableError, TetherError
 from tether.guards import (
     GuardContext,
     PolicyGuards,
+    ScopeParams,
     VaultStore,
     Verdict,
     build_guards,
+    classify_refusal,
     prepare_scope,
     run_guards,
     scope_action,
@@ -67,6 +69,14 @@ from ._events import (
     MemorySink,
     RevisionRound,
     StreamChunk,
+)
+from ._recovery import (
+    answered,
+    in_scope_topic,
+    inputs_passed,
+    plan_recovery,
+    recovery_reason,
+    supports_prefill,
 )
 
 __all__ = ["Guardrails"]
@@ -461,6 +471,8 @@ class _Turn:
                 reply = first
             else:
                 reply = await self._generate(convo, user_text)
+                if attempt == 0:
+                    reply = await self._recover(convo, reply, user_text)
             t1 = time.perf_counter()
             out_verdicts = await run_guards(
                 self.resolved.guards.output, reply.text, self._ctx("output")
@@ -531,6 +543,44 @@ class _Turn:
             )
             return await self._finish(user_text, text, final)
         raise AssertionError("unreachable: the re-ask loop always returns")
+
+    def may_recover(self) -> bool:
+        """Whether a refused draft of this (non-agent) turn may be answered again: recovery
+        is on and every input guard, the scope guard among them, passed the request."""
+        return inputs_passed(self.policy, self.verdicts)
+
+    async def _recover(
+        self, convo: list[Message], draft: ModelResponse, user_text: str
+    ) -> ModelResponse:
+        """Over-refusal recovery (see ``_recovery``): a draft the refusal judge reads as a
+        refusal, of a request every input guard passed and the scope guard placed on an
+        allowed topic, is answered once more; the retry replaces it only if it answers. The
+        output guards then check whichever is kept, and the action is recorded either way."""
+        if not self.may_recover():
+            return draft
+        refusal = classify_refusal(draft.text)
+        if refusal.label != "refusal":
+            return draft
+        scope = next(b for b in self.resolved.guards.input if b.config.guard == "scope")
+        params = ScopeParams.model_validate(scope.config.params)
+        topic = await in_scope_topic(self.policy, user_text, self.messages, params)
+        if topic is None:
+            return draft
+        plan = plan_recovery(self.policy, convo, topic, prefill=supports_prefill(self.model))
+        if plan is None:
+            return draft
+        retry = await self._generate(plan.messages, user_text)
+        text = plan.opener + retry.text if plan.opener else retry.text
+        kept = not answered(text)
+        self.actions.append(
+            ActionTaken(
+                stage="output",
+                action="reask",
+                guards=("refusal",),
+                reason=recovery_reason(topic, draft.text, refusal.reason, plan.method, kept),
+            )
+        )
+        return draft if kept else retry.model_copy(update={"text": text})
 
     async def _revise(
         self, convo: list[Message], draft: ModelResponse, decision: Decision, user_text: str
@@ -713,8 +763,8 @@ async def _stream_turn(turn: _Turn) -> AsyncIterator[StreamChunk]:
         return
     user_text = early
     guards = turn.resolved.guards.output
-    if any(b.config.action in ("reask", "revise") for b in guards):
-        # A re-ask or a revision needs the whole answer first: stream it in one piece.
+    if any(b.config.action in ("reask", "revise") for b in guards) or turn.may_recover():
+        # A re-ask, a revision or a recovery needs the whole answer first: one piece.
         response = await turn._output_phase(user_text)
         yield _last_chunk(response, response.text)
         return

@@ -28,6 +28,7 @@ __all__ = [
     "ModelSettings",
     "OutputSpec",
     "Policy",
+    "Recovery",
     "Refusal",
     "Revision",
     "Scope",
@@ -238,6 +239,47 @@ class Revision(_Strict):
         (), description="What a good answer respects, e.g. 'Never state a diagnosis.'"
     )
     max_rounds: int = Field(2, ge=1, le=4)
+
+
+class Recovery(_Strict):
+    """Over-refusal recovery, off by default. When every input guard passed, the scope guard
+    placed the request on an allowed topic and the refusal judge reads the model's draft as a
+    refusal, the model answers once more: primed with ``opener`` (the conversation ends with
+    that partial answer, which the model continues) on models that can continue a turn, with
+    an instruction built from the topic's description on others (``fallback``). The new
+    answer replaces the draft only if the judge no longer reads it as a refusal, and it goes
+    through every output guard like any answer. A request any input guard but scope scored
+    ``max_input_score`` or more on (a near miss, e.g. a mild jailbreak) is not retried."""
+
+    enabled: bool = False
+    opener: str = Field(
+        "Sure! Here is how",
+        min_length=1,
+        max_length=200,
+        description="The start of the answer the model continues; placeholders as in refusal.",
+    )
+    instruction: bool = Field(
+        True,
+        description="Also tell the model, in the system prompt, that the request is on the "
+        "topic it matched (from the topic's description) and is to be answered.",
+    )
+    fallback: Literal["instruct", "none"] = Field(
+        "instruct",
+        description="For models that cannot continue a partial answer: retry with the "
+        "instruction only (instruct) or not at all (none).",
+    )
+    max_input_score: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Overriding a refusal needs more certainty than letting a request through: "
+        "no recovery when any input guard but scope scored this much, flagged or not.",
+    )
+
+    @field_validator("opener")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        return _check_template(value) or value
 
 
 class ModelSettings(_Strict):
@@ -473,6 +515,7 @@ class Policy(_Strict):
     guards: Guards = Guards()
     output: OutputSpec = OutputSpec()
     revision: Revision = Revision()
+    recovery: Recovery = Recovery()
     model: ModelSettings = ModelSettings()
     tools: tuple[ToolSpec, ...] = ()
     agent: AgentSettings = AgentSettings()

@@ -76,6 +76,7 @@ def check_policy(policy: Policy) -> None:
     problems: list[Problem] = []
     source: PolicySource | None = policy._source
     problems += _check_guards(policy.guards, ("guards",), source)
+    problems += _check_recovery(policy, source)
     for name, overlay in policy.tenants.items():
         if overlay.guards is not None:
             problems += _check_guards(overlay.guards, ("tenants", name, "guards"), source)
@@ -122,6 +123,41 @@ def _check_guards(guards: Guards, at: PathKey, source: PolicySource | None) -> l
                 problems.append(
                     _problem(source, (*here, "params"), f"guard '{cfg.guard}' takes no params")
                 )
+    return problems
+
+
+def _check_recovery(policy: Policy, source: PolicySource | None) -> list[Problem]:
+    """Recovery answers again only what the scope guard placed on an allowed topic, so it
+    needs one, and topics to place requests on; its primed text answer cannot be JSON."""
+    if not policy.recovery.enabled:
+        return []
+    at = ("recovery", "enabled")
+    problems: list[Problem] = []
+    if not any(cfg.guard == "scope" for cfg in policy.guards.input):
+        problems.append(
+            _problem(
+                source,
+                at,
+                "recovery needs a `scope` guard in guards.input: it only retries requests the "
+                "scope guard placed on an allowed topic (add `- guard: scope`)",
+            )
+        )
+    if not policy.scope.allowed_topics:
+        problems.append(
+            _problem(
+                source,
+                at,
+                "recovery needs scope.allowed_topics: it only retries requests on an allowed topic",
+            )
+        )
+    if policy.output.format != "text":
+        problems.append(
+            _problem(
+                source,
+                at,
+                "recovery primes a text answer and cannot be used with `output.format: json`",
+            )
+        )
     return problems
 
 
