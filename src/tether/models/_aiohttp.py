@@ -83,9 +83,9 @@ class _Body(httpx.AsyncByteStream):
 class AiohttpTransport(httpx.AsyncBaseTransport):
     """Send an httpx client's requests over aiohttp (see the module docstring).
 
-    ``max_connections`` caps the pool per session; ``keepalive_s`` is how long an idle
-    connection is kept. Timeouts are the httpx client's: its connect, read and pool limits
-    are applied per request.
+    ``max_connections`` caps the pool; ``keepalive_s`` is how long an idle connection is
+    kept. Timeouts are the httpx client's: its connect and read limits apply per request
+    (aiohttp has no separate limit on waiting for a pooled connection or on writing).
     """
 
     def __init__(self, *, max_connections: int = 100, keepalive_s: float = 15.0) -> None:
