@@ -213,3 +213,19 @@ def test_the_spec_names_model_and_base_url(monkeypatch: pytest.MonkeyPatch) -> N
     assert at._url == "http://127.0.0.1:8080/v1/messages"
     with pytest.raises(ConfigError, match="malformed model spec"):
         load_model("anthropic:")
+
+
+async def test_a_final_assistant_turn_is_sent_as_a_prefill_to_continue(
+    server: AnthropicServer,
+) -> None:
+    client = model(server)
+    assert client.supports_prefill is True
+    await client.generate(
+        [{"role": "user", "content": "How do I reset my PIN?"},
+         {"role": "assistant", "content": "Sure! Here is how "}]
+    )  # fmt: skip
+    await client.aclose()
+    assert server.requests[0]["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "Sure! Here is how"}],  # no trailing whitespace
+    }

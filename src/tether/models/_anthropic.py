@@ -65,6 +65,9 @@ class AnthropicModel(OpenAICompatibleModel):
     """
 
     _kind = "anthropic"
+    # A conversation that ends with an assistant turn is continued from it (Anthropic's
+    # "prefill"): over-refusal recovery primes answers this way.
+    supports_prefill = True
     _base_url_env = "ANTHROPIC_BASE_URL"
     _default_base_url = DEFAULT_ANTHROPIC_BASE_URL
     _key_env = "ANTHROPIC_API_KEY"
@@ -189,6 +192,11 @@ def to_anthropic_messages(messages: Sequence[Message]) -> tuple[str, list[dict[s
             add("assistant", blocks or [{"type": "text", "text": ""}])
         else:
             raise ConfigError(f"messages[{index}]: unknown role {role!r}")
+    last = turns[-1]["content"][-1] if turns and turns[-1]["role"] == "assistant" else None
+    if last is not None and last.get("type") == "text":
+        # A final assistant turn is a prefill the model continues; the API refuses one that
+        # ends in whitespace.
+        last["text"] = last["text"].rstrip()
     return "\n\n".join(s for s in system if s), turns
 
 
