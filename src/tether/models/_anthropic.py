@@ -8,13 +8,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import httpx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from tether.errors import ConfigError, ModelError, ModelHTTPError
 from tether.messages import Message
 from tether.registry import register
 
-from ._openai import ConnectionPool, OpenAICompatibleModel, _error_message, _truncate
+from ._openai import (
+    ConnectionPool,
+    OpenAICompatibleModel,
+    OpenAIParams,
+    _error_message,
+    _truncate,
+)
 from ._protocol import ModelResponse, ToolCall, Usage
 
 __all__ = [
@@ -37,19 +43,11 @@ _FINISH_REASONS = {
 }
 
 
-class AnthropicParams(BaseModel):
-    """Parameters of an Anthropic model; the API key is never one (it comes from env)."""
+class AnthropicParams(OpenAIParams):
+    """Parameters of an Anthropic model: the OpenAI client's, plus the ``max_tokens`` the
+    Messages API requires; the API key is never one (it comes from env)."""
 
-    model_config = ConfigDict(extra="forbid")
-
-    model: str = Field(..., min_length=1)
-    base_url: str | None = None
-    timeout_s: float = Field(60.0, gt=0)
-    max_retries: int = Field(3, ge=0)
-    backoff_s: float = Field(0.5, ge=0)
-    max_backoff_s: float = Field(8.0, ge=0)
     default_max_tokens: int = Field(1024, gt=0)
-    connection_pool: ConnectionPool = "httpx"
 
 
 @register("model", "anthropic", params=AnthropicParams)
