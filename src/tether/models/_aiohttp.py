@@ -45,9 +45,8 @@ def _aiohttp() -> Any:
 
 
 @contextlib.contextmanager
-def _as_httpx(request: httpx.Request) -> Iterator[None]:
+def _as_httpx(aiohttp: Any, request: httpx.Request) -> Iterator[None]:
     """aiohttp's errors as the httpx errors the model clients retry or report."""
-    aiohttp = _aiohttp()
     try:
         yield
     except TimeoutError as exc:
@@ -67,12 +66,15 @@ def _as_httpx(request: httpx.Request) -> Iterator[None]:
 class _Body(httpx.AsyncByteStream):
     """An aiohttp response body read as httpx reads a stream; closing it frees the connection."""
 
-    def __init__(self, response: aiohttp.ClientResponse, request: httpx.Request) -> None:
+    def __init__(
+        self, module: Any, response: aiohttp.ClientResponse, request: httpx.Request
+    ) -> None:
+        self._module = module
         self._response = response
         self._request = request
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
-        with _as_httpx(self._request):
+        with _as_httpx(self._module, self._request):
             async for chunk in self._response.content.iter_chunked(_CHUNK_BYTES):
                 yield chunk
 
@@ -93,6 +95,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         self.keepalive_s = keepalive_s
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._aiohttp: Any = None  # the module, imported on the first request
 
     def _client(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
@@ -104,7 +107,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
                     "use connection_pool 'httpx' for that, or keep one loop running"
                 )
             return self._session
-        aiohttp = _aiohttp()
+        aiohttp = self._aiohttp = self._aiohttp or _aiohttp()
         self._session = aiohttp.ClientSession(
             connector=aiohttp.TCPConnector(
                 limit=self.max_connections, keepalive_timeout=self.keepalive_s
@@ -117,14 +120,14 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return self._session
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        aiohttp = _aiohttp()
         session = self._client()
+        aiohttp = self._aiohttp
         limits = request.extensions.get("timeout", {})
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=limits.get("connect"), sock_read=limits.get("read")
         )
         raw_headers = request.headers.raw
-        with _as_httpx(request):
+        with _as_httpx(aiohttp, request):
             response = await session.request(
                 request.method,
                 str(request.url),
@@ -136,7 +139,7 @@ class AiohttpTransport(httpx.AsyncBaseTransport):
         return httpx.Response(
             status_code=response.status,
             headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
-            stream=_Body(response, request),
+            stream=_Body(aiohttp, response, request),
             extensions={
                 "http_version": b"HTTP/1.1",
                 "reason_phrase": (response.reason or "").encode("latin-1"),
