@@ -53,6 +53,7 @@ from ._scope import (
     TopicOverlap,
     classify_scope,
     prepare_scope,
+    previous_user_turn,
     scope_action,
     topic_overlaps,
 )
@@ -154,6 +155,7 @@ __all__ = [
     "normalize",
     "normalize_host",
     "prepare_scope",
+    "previous_user_turn",
     "run_guards",
     "scan_adversarial",
     "scan_toxicity",

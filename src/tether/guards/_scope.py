@@ -81,6 +81,7 @@ import numpy.typing as npt
 from pydantic import Field
 
 from tether.errors import ConfigError
+from tether.messages import Message
 from tether.policy import Policy, Scope, TopicAction
 from tether.registry import register
 
@@ -95,6 +96,7 @@ __all__ = [
     "TopicOverlap",
     "classify_scope",
     "prepare_scope",
+    "previous_user_turn",
     "scope_action",
     "topic_overlaps",
 ]
@@ -684,8 +686,10 @@ def topic_overlaps(policy: Policy, *, threshold: float = OVERLAP_THRESHOLD) -> l
     return sorted(found, key=lambda o: -o.similarity)
 
 
-def _previous_user_turn(text: str, ctx: GuardContext) -> str | None:
-    users = [m["content"] for m in ctx.messages if m.get("role") == "user"]
+def previous_user_turn(text: str, messages: Sequence[Message]) -> str | None:
+    """The user turn before ``text`` in ``messages`` (which may or may not end with it): what
+    a short follow-up is judged together with."""
+    users = [m["content"] for m in messages if m.get("role") == "user"]
     if users and users[-1] == text:
         users.pop()
     return users[-1] if users else None
@@ -708,7 +712,7 @@ class ScopeGuard:
                 "the scope guard needs the resolved policy in GuardContext.metadata['policy']; "
                 "run it through tether.Guardrails, or pass metadata={'policy': policy}"
             )
-        previous = _previous_user_turn(text, ctx)
+        previous = previous_user_turn(text, ctx.messages)
         found = await asyncio.to_thread(
             classify_scope, policy, text, previous=previous, params=self.params
         )

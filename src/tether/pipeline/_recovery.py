@@ -14,7 +14,13 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tether.guards import ScopeParams, Verdict, classify_refusal, classify_scope
+from tether.guards import (
+    ScopeParams,
+    Verdict,
+    classify_refusal,
+    classify_scope,
+    previous_user_turn,
+)
 from tether.messages import Message
 from tether.models import ChatModel
 from tether.policy import Policy, Topic, render_template
@@ -75,11 +81,8 @@ async def in_scope_topic(
 ) -> Topic | None:
     """The allowed topic the scope classifier places ``text`` on (as the scope guard did, with
     the same parameters and previous user turn), or None."""
-    users = [m["content"] for m in messages if m["role"] == "user"]
-    if users and users[-1] == text:
-        users.pop()
     found = await asyncio.to_thread(
-        classify_scope, policy, text, previous=users[-1] if users else None, params=params
+        classify_scope, policy, text, previous=previous_user_turn(text, messages), params=params
     )
     if found.label != "in_scope" or found.topic is None:
         return None
