@@ -164,3 +164,63 @@ def test_forbidding_an_allowed_topic_narrows_scope() -> None:
 def test_base_policy_for_none_is_itself() -> None:
     policy = load_policy_text(BASE)
     assert policy.for_tenant(None) is policy
+
+
+def with_recovery(base_recovery: str, overlay: str) -> str:
+    """BASE with a scope guard (recovery needs one) and ``base_recovery``, plus ``overlay``."""
+    text = BASE + "    - guard: scope\n" + base_recovery
+    indented = "\n".join("    " + line for line in overlay.strip("\n").splitlines())
+    return text + "tenants:\n  acme:\n" + indented + "\n"
+
+
+ON = "recovery: {enabled: true, max_input_score: 0.05, fallback: instruct}\n"
+
+
+@pytest.mark.parametrize(
+    ("overlay", "expected"),
+    [
+        ("recovery: {enabled: false}", {"enabled": False}),
+        ("recovery: {max_input_score: 0.01}", {"enabled": True, "max_input_score": 0.01}),
+        ("recovery: {fallback: none}", {"enabled": True, "fallback": "none"}),
+    ],
+)
+def test_tenant_narrows_recovery(overlay: str, expected: dict[str, object]) -> None:
+    policy = load_policy_text(with_recovery(ON, overlay))
+    acme = policy.for_tenant("acme")
+    for field, value in expected.items():
+        assert getattr(acme.recovery, field) == value
+    assert policy.recovery.enabled and policy.recovery.max_input_score == 0.05
+    assert tightening_violations(policy, acme) == []
+
+
+@pytest.mark.parametrize(
+    ("base", "overlay", "field", "needle"),
+    [
+        ("", "recovery: {enabled: true}", "enabled", "turns on over-refusal recovery"),
+        (ON, "recovery: {max_input_score: 0.5}", "max_input_score", "may only go lower"),
+        (
+            "recovery: {enabled: true, fallback: none}\n",
+            "recovery: {fallback: instruct}",
+            "fallback",
+            "from none to instruct",
+        ),
+    ],
+)
+def test_tenant_cannot_widen_recovery(base: str, overlay: str, field: str, needle: str) -> None:
+    with pytest.raises(PolicyError) as info:
+        load_policy_text(with_recovery(base, overlay), file="p.yaml")
+    (problem,) = info.value.problems
+    assert problem.field == f"tenants.acme.recovery.{field}"
+    assert needle in problem.message
+    assert problem.line is not None
+
+
+def test_tightening_violations_sees_recovery_turned_on() -> None:
+    off = load_policy_text(with_recovery("", "context: [Open 9 to 5.]"))
+    on = load_policy_text(with_recovery(ON, "context: [Open 9 to 5.]"))
+    assert tightening_violations(off, on) == ["recovery: turned on"]
+    assert tightening_violations(on, off) == []
+    raised = on.model_copy(
+        update={"recovery": on.recovery.model_copy(update={"max_input_score": 0.2})}
+    )
+    assert tightening_violations(on, raised) == ["recovery.max_input_score: raised"]

@@ -29,6 +29,7 @@ __all__ = [
     "OutputSpec",
     "Policy",
     "Recovery",
+    "RecoveryOverlay",
     "Refusal",
     "Revision",
     "Scope",
@@ -468,6 +469,16 @@ class ExfiltrationOverlay(_Strict):
     min_words: int | None = Field(None, ge=3, le=64)
 
 
+class RecoveryOverlay(_Strict):
+    """Over-refusal recovery, narrowed: a tenant may turn it off, retry fewer requests (a lower
+    ``max_input_score``) or drop the instruction-only retry; it may not turn it on, since it
+    makes the model answer what it declined."""
+
+    enabled: bool | None = None
+    max_input_score: float | None = Field(None, ge=0, le=1)
+    fallback: Literal["instruct", "none"] | None = None
+
+
 class AgentOverlay(_Strict):
     """Stricter agent settings: fewer steps and calls, stricter decisions, shorter timeouts."""
 
@@ -498,6 +509,7 @@ class TenantOverlay(_Strict):
         description="Base tools to keep, by name or with stricter settings; omit to keep all.",
     )
     agent: AgentOverlay | None = None
+    recovery: RecoveryOverlay | None = None
 
 
 class Policy(_Strict):

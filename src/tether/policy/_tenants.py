@@ -28,6 +28,8 @@ from ._schema import (
     GuardConfig,
     Guards,
     Policy,
+    Recovery,
+    RecoveryOverlay,
     SideEffectModes,
     SideEffectModesOverlay,
     TenantOverlay,
@@ -211,6 +213,8 @@ def merge_overlay(
         update["tools"] = _merge_tools(base, overlay.tools, v)
     if overlay.agent is not None:
         update["agent"] = _merge_agent(base.agent, overlay.agent, v)
+    if overlay.recovery is not None:
+        update["recovery"] = _merge_recovery(base.recovery, overlay.recovery, v)
 
     merged = base.model_copy(update=update)
     merged._source = base._source
@@ -409,6 +413,49 @@ def _merge_agent(old: AgentSettings, new: AgentOverlay, v: list[Violation]) -> A
         else:
             changes["on_injection"] = new.on_injection
     return old.model_copy(update=changes)
+
+
+def _merge_recovery(old: Recovery, new: RecoveryOverlay, v: list[Violation]) -> Recovery:
+    changes: dict[str, Any] = {}
+    if new.enabled is not None:
+        if new.enabled and not old.enabled:
+            v.append(
+                (
+                    ("recovery", "enabled"),
+                    "turns on over-refusal recovery, which the base policy has off",
+                )
+            )
+        else:
+            changes["enabled"] = new.enabled
+    if new.max_input_score is not None:
+        problem = _param_problem("lower", old.max_input_score, new.max_input_score)
+        if problem is None:
+            changes["max_input_score"] = new.max_input_score
+        else:
+            v.append(
+                (("recovery", "max_input_score"), f"loosens recovery max_input_score: {problem}")
+            )
+    if new.fallback is not None:
+        if new.fallback == "instruct" and old.fallback == "none":
+            v.append((("recovery", "fallback"), "relaxes recovery fallback from none to instruct"))
+        else:
+            changes["fallback"] = new.fallback
+    return old.model_copy(update=changes)
+
+
+def _recovery_looser(base: Recovery, derived: Recovery) -> list[str]:
+    if not derived.enabled:
+        return []
+    if not base.enabled:
+        return ["recovery: turned on"]
+    out = []
+    if derived.max_input_score > base.max_input_score:
+        out.append("recovery.max_input_score: raised")
+    if derived.fallback == "instruct" and base.fallback == "none":
+        out.append("recovery.fallback: none → instruct")
+    if derived.opener != base.opener or derived.instruction != base.instruction:
+        out.append("recovery: opener or instruction changed")
+    return out
 
 
 def _union(base: tuple[Any, ...], added: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -618,6 +665,7 @@ def tightening_violations(base: Policy, derived: Policy) -> list[str]:
                 for m in _tool_looser(base.agent, base_tools[tool.name], tool)
             ]
     out += [f"agent: {m}" for m in _agent_looser(base.agent, derived.agent)]
+    out += _recovery_looser(base.recovery, derived.recovery)
     if derived.output != base.output:
         out.append("output: changed")
     for stage in ("input", "output"):
