@@ -13,6 +13,8 @@ from tether.models import ChatModel, EmbeddedModel, _embedded
 
 pytestmark = pytest.mark.embedded
 
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
 HELLO: list[Message] = [{"role": "user", "content": "Say hello in one short sentence."}]
 STORY: list[Message] = [{"role": "user", "content": "Write a long story about a dragon."}]
 OVERLONG: list[Message] = [{"role": "user", "content": "word " * 3000}]
@@ -116,3 +118,61 @@ async def test_a_file_that_is_not_gguf_fails_on_first_use(tmp_path: Path) -> Non
     model = EmbeddedModel(tmp_path / "notes.gguf")  # not read yet, so no error
     with pytest.raises(ModelError, match=r"notes\.gguf is not a GGUF model file"):
         await model.generate(HELLO)
+
+
+def _repeats(text: str) -> int:
+    """How often the most repeated sentence of ``text`` occurs."""
+    sentences = [s.strip() for s in text.replace("\n", ". ").split(". ") if s.strip()]
+    return max((sentences.count(s) for s in sentences), default=0)
+
+
+async def test_repeat_penalty_stops_a_loop(smollm2: EmbeddedModel) -> None:
+    from tether.policy import compile_prompt, load_policy
+
+    policy = load_policy(EXAMPLES / "bank" / "policy.yaml").for_tenant("northbank")
+    ask = "Sorry if this is a stupid question, but I forgot my app password."
+    messages: list[Message] = [*compile_prompt(policy).messages(), {"role": "user", "content": ask}]
+    off = EmbeddedModel(repeat_penalty=1.0)
+    looping = await off.generate(messages, temperature=0, max_tokens=80, seed=0)
+    assert _repeats(looping.text) >= 3, looping.text  # "I'm sorry. I'm sorry. I'm sorry. …"
+    assert smollm2.repeat_penalty == _embedded.DEFAULT_REPEAT_PENALTY
+    answer = await smollm2.generate(messages, temperature=0, max_tokens=80, seed=0)
+    assert _repeats(answer.text) < 3, answer.text
+
+
+def test_settings_that_change_answers_are_in_the_cache_identity() -> None:
+    from tether.evals._cache import CachingModel, ResponseCache, cache_identity
+
+    default, off = EmbeddedModel(), EmbeddedModel(repeat_penalty=1.0)
+    assert default.name == off.name  # reports name the model, not its settings
+    assert cache_identity(default) != cache_identity(off)
+    assert CachingModel(off, None).cache_identity == cache_identity(off)
+    keys = {ResponseCache.key(cache_identity(m), HELLO, {}) for m in (default, off)}
+    assert len(keys) == 2
+
+
+def test_repeat_penalty_is_validated() -> None:
+    from tether.errors import ConfigError
+    from tether.models import load_model
+
+    assert load_model("embedded", repeat_penalty=1.3).repeat_penalty == 1.3  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="repeat_penalty"):
+        load_model("embedded", repeat_penalty=0.5)
+
+
+async def test_tool_calls_are_not_penalised(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grammar of a tool call repeats braces and quotes: penalising them would bend it."""
+    model = EmbeddedModel()
+    seen: list[dict[str, object]] = []
+
+    def complete(messages: list[Message], options: dict[str, object]) -> dict[str, object]:
+        seen.append(options)
+        body = '{"answer": "hello"}' if "grammar" in options else "hello"
+        return {"choices": [{"message": {"content": body}, "finish_reason": "stop"}]}
+
+    monkeypatch.setattr(model, "_complete", complete)
+    tool = {"type": "function", "function": {"name": "ping", "parameters": {"type": "object"}}}
+    await model.generate(HELLO, tools=[tool], max_tokens=8)
+    await model.generate(HELLO, max_tokens=8)
+    assert "repeat_penalty" not in seen[0]
+    assert seen[1]["repeat_penalty"] == _embedded.DEFAULT_REPEAT_PENALTY

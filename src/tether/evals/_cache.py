@@ -23,7 +23,14 @@ from tether.datasets import cache_dir
 from tether.messages import Message
 from tether.models import ChatModel, ModelResponse, Usage
 
-__all__ = ["CachingModel", "CallStats", "ResponseCache", "call_stats", "default_cache_path"]
+__all__ = [
+    "CachingModel",
+    "CallStats",
+    "ResponseCache",
+    "cache_identity",
+    "call_stats",
+    "default_cache_path",
+]
 
 
 def default_cache_path() -> Path:
@@ -64,6 +71,7 @@ class ResponseCache:
 
     @staticmethod
     def key(model: str, messages: Sequence[Message], options: dict[str, Any]) -> str:
+        """The cache key of one call; ``model`` is :func:`cache_identity` of the model."""
         blob = json.dumps(
             {"model": model, "messages": list(messages), "options": options},
             sort_keys=True,
@@ -99,6 +107,12 @@ class ResponseCache:
             self._db.close()
 
 
+def cache_identity(model: Any) -> str:
+    """What names a model's answers in the cache: its ``cache_identity`` where it has one (the
+    embedded model adds the settings that change its answers), else its name."""
+    return str(getattr(model, "cache_identity", None) or model.name)
+
+
 class CachingModel:
     """A :class:`ChatModel` that answers from the cache when it can and records every call
     in the running case's :data:`call_stats`."""
@@ -107,6 +121,7 @@ class CachingModel:
         self.inner = inner
         self.cache = cache
         self.name = inner.name
+        self.cache_identity = cache_identity(inner)
 
     async def generate(
         self,
@@ -124,7 +139,7 @@ class CachingModel:
             "max_tokens": max_tokens,
             "seed": seed,
         }
-        key = ResponseCache.key(self.name, messages, options)
+        key = ResponseCache.key(self.cache_identity, messages, options)
         if self.cache is not None:
             found = self.cache.get(key)  # a local indexed read: cheaper than a thread hop
             if found is not None:

@@ -33,7 +33,7 @@ from tether.policy import CompiledPrompt, Policy, compile_prompt, public_texts
 from tether.tools import Tool, ToolGate, Toolset
 
 from ._assertions import AssertionContext, check_assertions, has_pii, refusal_label
-from ._cache import CachingModel, CallStats, ResponseCache, call_stats
+from ._cache import CachingModel, CallStats, ResponseCache, cache_identity, call_stats
 from ._types import (
     Behavior,
     Case,
@@ -181,7 +181,7 @@ def plan_run(
         calls += turns
         prompt_tokens += turns * sum(len(m["content"]) for m in convo) // 4
         if cache is not None and turns == 1 and stack != "full" and tools is None:
-            key = ResponseCache.key(model.name, convo, _options(policy, seed))
+            key = ResponseCache.key(cache_identity(model), convo, _options(policy, seed))
             cached += key in cache
     completion = (calls - cached) * policy.model.max_tokens
     return RunPlan(info, directory, todo, done, calls, cached, prompt_tokens, completion)
