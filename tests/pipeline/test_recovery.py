@@ -269,3 +269,31 @@ def test_recovery_is_off_by_default_and_loads_when_complete() -> None:
     assert not load_policy_text(MINIMAL).recovery.enabled
     text = MINIMAL + TOPICS + "guards:\n  input:\n    - guard: scope\nrecovery:\n  enabled: true\n"
     assert load_policy_text(text).recovery.enabled
+
+
+async def test_the_retry_instruction_is_protected_like_the_system_prompt() -> None:
+    """The instruction recovery adds to the system prompt is as confidential as the rest of it:
+    a kept retry that repeats it is a prompt leak."""
+    text = BANK.replace("SCOPE_ACTION", "block").replace(
+        "  output:\n", "  output:\n    - guard: prompt_leak\n      action: block\n"
+    )
+    echo = (
+        " to answer: the user's request is about debit and credit cards, PINs, lost or stolen "
+        "cards, card limits: something you help with. Answer it directly and helpfully; do not "
+        "say you cannot."
+    )
+    model = ScriptedModel([REFUSAL, echo], prefill=True)
+    reply = await Guardrails(load_policy_text(text), model=model).chat(PIN)
+    assert recoveries(reply), reply.actions  # the retry was kept ...
+    assert reply.action == "block"  # ... and then stopped as a leak
+    assert any(v.guard == "prompt_leak" and v.flagged for v in reply.verdicts)
+
+
+async def test_an_answer_needing_no_retry_passes_the_leak_check() -> None:
+    """An answer written under the plain prompt is checked against it, as before."""
+    text = BANK.replace("SCOPE_ACTION", "block").replace(
+        "  output:\n", "  output:\n    - guard: prompt_leak\n      action: block\n"
+    )
+    model = ScriptedModel([CONTINUATION.strip()], prefill=True)
+    reply = await Guardrails(load_policy_text(text), model=model).chat(PIN)
+    assert reply.action == "allow" and not recoveries(reply)
