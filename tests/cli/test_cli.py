@@ -182,3 +182,15 @@ def _replies(tmp_path: Path, replies: list[str]) -> Path:
     path = tmp_path / f"replies-{len(list(tmp_path.iterdir()))}.json"
     path.write_text(json.dumps(replies))
     return path
+
+
+def test_policy_compile_shows_the_guarded_or_the_plain_prompt() -> None:
+    code, full, _ = run("policy", "compile", BANK, "--tenant", "northbank", "--json")
+    code2, plain, _ = run(
+        "policy", "compile", BANK, "--tenant", "northbank", "--json", "--stack", "prompt"
+    )
+    assert code == code2 == 0
+    full_system = json.loads(full)["messages"][0]["content"]
+    plain_system = json.loads(plain)["messages"][0]["content"]
+    assert "For any other request, reply:" in plain_system
+    assert "For any other request" not in full_system and "You do not help with:" in full_system

@@ -103,11 +103,20 @@ def _warn_overlaps(policies: list[Policy]) -> None:
 @click.argument("file", type=click.Path(path_type=Path))
 @click.option("--tenant", "-t", help="Apply this tenant's overlay first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the messages as JSON.")
+@click.option(
+    "--stack",
+    type=click.Choice(["full", "prompt"]),
+    default="full",
+    show_default=True,
+    help="full: what the model gets behind the guards (a scope guard gives forbidden and "
+    "out-of-scope requests their replies, so the prompt leaves those sentences out); "
+    "prompt: the prompt alone, for a model with no guards in front.",
+)
 @handle_errors
-def compile_cmd(file: Path, tenant: str | None, as_json: bool) -> None:
+def compile_cmd(file: Path, tenant: str | None, as_json: bool, stack: str) -> None:
     """Print the system prompt and few-shot messages compiled from FILE."""
     resolved = load_policy(file).for_tenant(tenant)
-    compiled = compile_prompt(resolved)
+    compiled = compile_prompt(resolved, guarded=stack == "full")
     if as_json:
         console.print_json(
             json.dumps({"version": compiled.version, "messages": compiled.messages()})

@@ -163,7 +163,8 @@ class Guardrails:
                 # now rather than inside the first turn's guard time budget.
                 with contextlib.suppress(ModelNotAvailableError):  # then the guard's fail mode
                     prepare_scope(policy)
-            found = _Resolved(policy, compile_prompt(policy), guards, public_texts(policy))
+            prompt = compile_prompt(policy, guarded=True)
+            found = _Resolved(policy, prompt, guards, public_texts(policy))
             self._resolved[tenant] = found
         return found
 

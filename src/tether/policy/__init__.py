@@ -6,6 +6,7 @@ from ._compile import (
     policy_version,
     public_texts,
     render_template,
+    scope_enforced,
     topic_reply,
 )
 from ._loader import PolicySource, SourceMap, load_policy, load_policy_text
@@ -100,6 +101,7 @@ __all__ = [
     "public_texts",
     "render_template",
     "resolve_tenant",
+    "scope_enforced",
     "tighten_direction",
     "tightening_violations",
     "topic_reply",

@@ -10,7 +10,14 @@ from tether.messages import Message
 
 from ._schema import Policy
 
-__all__ = ["CompiledPrompt", "compile_prompt", "policy_version", "render_template", "topic_reply"]
+__all__ = [
+    "CompiledPrompt",
+    "compile_prompt",
+    "policy_version",
+    "render_template",
+    "scope_enforced",
+    "topic_reply",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,8 +61,23 @@ def render_template(policy: Policy, template: str, *, topic: str = "") -> str:
     )
 
 
-def compile_prompt(policy: Policy) -> CompiledPrompt:
-    """The system prompt and few-shot messages for ``policy`` (already resolved for a tenant)."""
+def scope_enforced(policy: Policy) -> bool:
+    """Whether the policy's input guards include a ``scope`` guard that acts (not only logs):
+    then forbidden and out-of-scope requests get their replies from the guard, before the
+    model is called."""
+    return any(g.guard == "scope" and g.action != "log" for g in policy.guards.input)
+
+
+def compile_prompt(policy: Policy, *, guarded: bool = False) -> CompiledPrompt:
+    """The system prompt and few-shot messages for ``policy`` (already resolved for a tenant).
+
+    ``guarded``: the prompt the whole pipeline sends. Where a scope guard acts on the input
+    (:func:`scope_enforced`), the model only sees requests the guard placed on an allowed
+    topic, and the guard itself answers forbidden and out-of-scope ones with the policy's
+    replies. Those reply sentences are then left out of the prompt (the forbidden topics stay
+    listed): a small model repeats the refusals it is shown on requests it should answer.
+    """
+    lean = guarded and scope_enforced(policy)
     ident = policy.identity
     who = f"You are {ident.name}"
     if ident.organization:
@@ -67,13 +89,16 @@ def compile_prompt(policy: Policy) -> CompiledPrompt:
     if policy.scope.allowed_topics:
         lines += ["", "You help with:"]
         lines += [f"- {t.description.strip()}" for t in policy.scope.allowed_topics]
-    if policy.scope.forbidden_topics:
+    if policy.scope.forbidden_topics and lean:
+        lines += ["", "You do not help with:"]
+        lines += [f"- {t.description.strip()}" for t in policy.scope.forbidden_topics]
+    elif policy.scope.forbidden_topics:
         lines += ["", "You never help with the following. If asked, reply with the sentence given:"]
         for t in policy.scope.forbidden_topics:
             lines.append(
                 f'- {t.description.strip()} Reply: "{topic_reply(policy, t.name, t.action)}"'
             )
-    if policy.scope.allowed_topics:
+    if policy.scope.allowed_topics and not lean:
         out_of_scope = topic_reply(policy, "", policy.scope.out_of_scope)
         lines += ["", f'For any other request, reply: "{out_of_scope}"']
 
