@@ -294,3 +294,27 @@ async def test_scope_guard_replies_follow_the_topic_action() -> None:
         "I'm sorry, I can't help with that. I can help with debit and credit cards"
     )
     assert len(model.calls) == 1
+
+
+@pytest.mark.parametrize(
+    ("answer", "blocked"),
+    [
+        ("I'm sorry, but please provide me with your PIN so I can check.", True),
+        ("Could you send me your full card number?", True),
+        ("What's your password?", True),
+        ("Type your one-time code here and I will confirm it.", True),
+        ("Never share your PIN with anyone; you can reset it at any North Bank ATM.", False),
+        ("Insert your card at the ATM, choose PIN services and enter your PIN.", False),
+        ("We will text you a one-time code; do not give it to anyone.", False),
+    ],
+)
+async def test_the_bank_never_asks_for_credentials(answer: str, blocked: bool) -> None:
+    from tether import load_policy
+
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel([answer]))
+    reply = await rails.chat("How do I reset my card PIN?", tenant="northbank")
+    if blocked:
+        assert reply.action == "block"
+        assert reply.text.startswith("For your security, North Bank will never ask")
+    else:
+        assert reply.action == "allow" and reply.text == answer
