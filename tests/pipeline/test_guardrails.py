@@ -302,10 +302,12 @@ async def test_scope_guard_replies_follow_the_topic_action() -> None:
         ("I'm sorry, but please provide me with your PIN so I can check.", True),
         ("Could you send me your full card number?", True),
         ("What's your password?", True),
+        ("You can share your PIN with me if you need one.", True),
         ("Type your one-time code here and I will confirm it.", True),
         ("Never share your PIN with anyone; you can reset it at any North Bank ATM.", False),
         ("Insert your card at the ATM, choose PIN services and enter your PIN.", False),
         ("We will text you a one-time code; do not give it to anyone.", False),
+        ("Do not share your PIN with anyone, not even with us.", False),
     ],
 )
 async def test_the_bank_never_asks_for_credentials(answer: str, blocked: bool) -> None:
