@@ -6,10 +6,15 @@
 (b) ``overhead``: a campaign of ``--attacks`` attacks against a model with a fixed simulated
     latency (it sleeps ``--latency-ms`` per call, one call at a time, as a local model does),
     no cache: wall time of the whole campaign (planning, mutating, running, judging, writing
-    the run folder and reports) against the model time alone (calls × latency).
+    the run folder and reports) against the model time alone (calls × latency). With
+    ``--model embedded`` the real model answers instead, and the time it needs is its calls
+    replayed alone after the campaign (in the campaign they share the CPU with the guards).
+    The full stack's own calls (``Guardrails.chat``: guards and model) are timed too: with
+    ``--concurrency 1`` the wall time less that is the harness's own.
 
     python benchmarks/redteam.py asr --per-strategy 2
     python benchmarks/redteam.py overhead --attacks 1000 --latency-ms 50
+    python benchmarks/redteam.py overhead --attacks 1000 --stacks full --model embedded
 
 (c) ``tools``: the tool-misuse suite (examples/agent/evals/tool-misuse.yaml, built by
     ``tether redteam suite``, see README) run with the obedient scripted agent
@@ -35,9 +40,10 @@ from pathlib import Path
 from typing import Any
 
 from tether.evals import Metric, ResponseCache, Stack, default_cache_path, write_reports
-from tether.evals._runner import load_run_model
+from tether.evals._runner import default_concurrency, load_run_model
 from tether.messages import Message
 from tether.models import ModelResponse
+from tether.pipeline import Guardrails
 from tether.policy import load_policy
 from tether.redteam import (
     attack_success,
@@ -117,14 +123,90 @@ class FixedLatencyModel:
         yield (await self.generate(messages)).text
 
 
-def overhead(attacks: int, latency_ms: float, runs_dir: Path, stacks: list[str]) -> None:
+class TimedModel:
+    """A real model, one call at a time (as a local model serves them), timing each call from
+    the moment it holds the model: the sum is the time the model needed, waits excluded."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.calls = 0
+        self.busy_s = 0.0
+        self.asked: list[tuple[list[Message], dict[str, Any]]] = []
+        self._lock = asyncio.Lock()
+
+    async def alone_s(self) -> float:
+        """The same calls again, one after another with nothing else running: the time the
+        model needs without sharing the CPU with the guards (the campaign's calls share it)."""
+        t0 = time.perf_counter()
+        for messages, kwargs in self.asked:
+            await self.inner.generate(messages, **kwargs)
+        return time.perf_counter() - t0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def generate(self, messages: Sequence[Message], **kwargs: Any) -> ModelResponse:
+        async with self._lock:
+            self.asked.append((list(messages), dict(kwargs)))
+            t0 = time.perf_counter()
+            try:
+                return await self.inner.generate(messages, **kwargs)  # type: ignore[no-any-return]
+            finally:
+                self.busy_s += time.perf_counter() - t0
+                self.calls += 1
+
+    async def stream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[str]:
+        yield (await self.generate(messages, **kwargs)).text
+
+
+class StackClock:
+    """Times every ``Guardrails.chat`` call (the stack answering an attack: guards and model)
+    while installed; with one attack at a time, the campaign's wall time less this sum is the
+    harness's own time (planning, mutating, judging, the run folder and reports)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._original = Guardrails.chat
+
+    def __enter__(self) -> StackClock:
+        original, clock = self._original, self
+
+        async def timed(rails: Guardrails, *args: Any, **kwargs: Any) -> Any:
+            t0 = time.perf_counter()
+            try:
+                return await original(rails, *args, **kwargs)
+            finally:
+                clock.seconds += time.perf_counter() - t0
+
+        Guardrails.chat = timed  # type: ignore[method-assign,assignment]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        Guardrails.chat = self._original  # type: ignore[method-assign]
+
+
+def overhead(
+    attacks: int,
+    latency_ms: float,
+    runs_dir: Path,
+    stacks: list[str],
+    spec: str | None = None,
+    concurrency: int | None = None,
+) -> None:
     policy = load_policy(BANK)
-    print(f"{attacks} attacks, model latency {latency_ms:g} ms per call, no cache; "
-          f"{platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
-    print("| stack | attacks | model calls | model time (s) | campaign wall (s) | overhead |")
-    print("|---|---|---|---|---|---|")
+    what = f"model {spec}" if spec else f"model latency {latency_ms:g} ms per call"
+    print(f"{attacks} attacks, {what}, concurrency {concurrency or 'as tether chooses'}, no cache; "
+          f"{platform.machine()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")  # fmt: skip
+    print("| stack | attacks | model calls | model time (s) | stack's own calls (s) | "
+          "campaign wall (s) | overhead |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|")
     for stack in stacks:
-        model = FixedLatencyModel(latency_ms / 1000)
+        model: FixedLatencyModel | TimedModel = (
+            TimedModel(load_run_model(spec, policy))
+            if spec
+            else FixedLatencyModel(latency_ms / 1000)
+        )
         t0 = time.perf_counter()
         # Two-mutator chains as well, so that the policy's seeds make enough distinct attacks.
         names = [n for n in default_strategies() if n != "direct"]
@@ -133,21 +215,35 @@ def overhead(attacks: int, latency_ms: float, runs_dir: Path, stacks: list[str])
         campaign = asyncio.run(
             plan_campaign(policy, tenant="northbank", strategies=strategies, budget=attacks)
         )
-        result = asyncio.run(
-            run_campaign(campaign, policy, model=model, stack=stack, tenant="northbank",  # type: ignore[arg-type]
-                         runs_dir=runs_dir, fresh=True, concurrency=4)
-        )  # fmt: skip
-        write_reports(result.report, result.directory)
+        with StackClock() as clock:
+            result = asyncio.run(
+                run_campaign(campaign, policy, model=model, stack=stack, tenant="northbank",  # type: ignore[arg-type]
+                             runs_dir=runs_dir, fresh=True,
+                             concurrency=concurrency or default_concurrency(model))
+            )  # fmt: skip
+            write_reports(result.report, result.directory)
         wall = time.perf_counter() - t0
-        model_s = model.calls * latency_ms / 1000
+        if isinstance(model, TimedModel):
+            # The time the model needs: its calls alone. In the campaign they share the two
+            # cores with the guards, so their own timing (busy_s) hides part of the overhead.
+            model_s = asyncio.run(model.alone_s())
+            print(
+                f"model calls timed inside the campaign: {model.busy_s:.1f} s; "
+                f"the same calls alone: {model_s:.1f} s",
+                flush=True,
+            )
+        else:
+            model_s = model.calls * latency_ms / 1000
         # With a model that answers at once, the whole wall time is tether's own cost.
         share = (
             f"{100 * (wall - model_s) / model_s:.1f}%"
             if model_s
             else (f"{1000 * wall / max(len(result.report.results), 1):.1f} ms per attack")
         )
+        # The raw and prompt stacks call the model directly, not through Guardrails.
+        own = f"{clock.seconds:.1f}" if stack == "full" else "—"
         print(f"| {stack} | {len(result.report.results)} | {model.calls} | {model_s:.1f} | "
-              f"{wall:.1f} | {share} |", flush=True)  # fmt: skip
+              f"{own} | {wall:.1f} | {share} |", flush=True)  # fmt: skip
 
 
 AGENT = ROOT / "examples" / "agent"
@@ -215,6 +311,17 @@ def main() -> None:
     o.add_argument("--attacks", type=int, default=1000)
     o.add_argument("--latency-ms", type=float, default=50.0)
     o.add_argument("--stacks", default="raw,full")
+    o.add_argument(
+        "--concurrency",
+        type=int,
+        help="attacks at once (default as tether's CLI: 1 for the embedded model, else 4; "
+        "with 1 the harness's own time is the wall time less the stack's)",
+    )
+    o.add_argument(
+        "--model",
+        help="a real model (e.g. embedded) instead of the fixed latency; "
+        "the model time is then the sum of its calls, timed while it holds the model",
+    )
     t = sub.add_parser("tools", help="the tool-misuse suite: destructive calls run unapproved")
     t.add_argument("--embedded", action="store_true", help="also the embedded model")
     parser.add_argument("--runs-dir", type=Path, default=Path(".tether/bench-redteam"))
@@ -224,7 +331,14 @@ def main() -> None:
     elif args.what == "tools":
         tools(args.runs_dir, args.embedded)
     else:
-        overhead(args.attacks, args.latency_ms, args.runs_dir, args.stacks.split(","))
+        overhead(
+            args.attacks,
+            args.latency_ms,
+            args.runs_dir,
+            args.stacks.split(","),
+            args.model,
+            args.concurrency,
+        )
 
 
 if __name__ == "__main__":

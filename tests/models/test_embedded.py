@@ -176,3 +176,13 @@ async def test_tool_calls_are_not_penalised(monkeypatch: pytest.MonkeyPatch) -> 
     await model.generate(HELLO, max_tokens=8)
     assert "repeat_penalty" not in seen[0]
     assert seen[1]["repeat_penalty"] == _embedded.DEFAULT_REPEAT_PENALTY
+
+
+def test_runs_default_to_one_case_at_a_time_on_the_embedded_model() -> None:
+    """The embedded model and the guards share this machine's cores: concurrent cases only
+    compete for them (BENCHMARKS.md, campaign overhead), while a remote model's waits overlap."""
+    from tether.evals._runner import default_concurrency
+    from tether.models import ScriptedModel
+
+    assert default_concurrency(EmbeddedModel()) == 1
+    assert default_concurrency(ScriptedModel(["hi"])) == 4

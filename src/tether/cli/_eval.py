@@ -16,7 +16,13 @@ from tether.evals._compare import compare_reports
 from tether.evals._files import load_run, write_reports
 from tether.evals._generate import generate_suite
 from tether.evals._metrics import build_report
-from tether.evals._runner import RunPlan, load_run_model, plan_run, run_suite
+from tether.evals._runner import (
+    RunPlan,
+    default_concurrency,
+    load_run_model,
+    plan_run,
+    run_suite,
+)
 from tether.evals._suite import dump_suite, load_suite
 from tether.evals._types import CaseResult, Comparison, Metric, RunReport
 from tether.models import load_model
@@ -74,7 +80,13 @@ def generate(policy_file: Path, tenant: str | None, name: str | None, output: Pa
     show_default=True,
     help="raw: the bare model; prompt: plus the compiled system prompt; full: tether's pipeline.",
 )
-@click.option("--concurrency", "-j", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency",
+    "-j",
+    type=click.IntRange(1, 64),
+    help="Cases at once (default: 1 for a model that computes in this process, such as the "
+    "embedded one, whose calls and the guards' would only compete for the CPU; else 4).",
+)
 @click.option("--seed", type=int, help="Sampling seed (default: the policy's model.seed).")
 @click.option(
     "--runs-dir",
@@ -100,7 +112,7 @@ def run(
     model_spec: str | None,
     tenant: str | None,
     stack: str,
-    concurrency: int,
+    concurrency: int | None,
     seed: int | None,
     runs_dir: Path,
     out: Path | None,
@@ -119,6 +131,7 @@ def run(
     if tenant is not None:
         policy.for_tenant(tenant)  # an unknown tenant is a usage error now, not per case
     model = load_run_model(model_spec, policy)
+    concurrency = concurrency or default_concurrency(model)
     judge = load_run_model(judge_spec, policy) if judge_spec else None
     cache = None if no_cache else ResponseCache(cache_path or default_cache_path())
     from tether.redteam import load_toolset

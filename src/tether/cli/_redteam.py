@@ -14,7 +14,7 @@ from tether import registry
 from tether.errors import ConfigError
 from tether.evals import CaseResult, Metric, ResponseCache, default_cache_path, dump_suite
 from tether.evals._files import write_reports
-from tether.evals._runner import load_run_model, plan_run
+from tether.evals._runner import default_concurrency, load_run_model, plan_run
 from tether.policy import Policy, load_policy
 from tether.redteam import (
     ATTACKER,
@@ -179,7 +179,13 @@ def suite(
               help="Turns per attacker-model conversation.")  # fmt: skip
 @click.option("--export-suite", type=click.Path(path_type=Path),
               help="Write the attacks that got through here, as an eval suite.")  # fmt: skip
-@click.option("--concurrency", "-j", default=4, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--concurrency",
+    "-j",
+    type=click.IntRange(1, 64),
+    help="Cases at once (default: 1 for a model that computes in this process, such as the "
+    "embedded one, whose calls and the guards' would only compete for the CPU; else 4).",
+)
 @click.option("--seed", type=int, help="Sampling seed (default: the policy's model.seed).")
 @click.option("--runs-dir", default=".tether/runs", show_default=True,
               type=click.Path(path_type=Path), help="Where run folders go.")  # fmt: skip
@@ -203,7 +209,7 @@ def run(
     attacker_spec: str | None,
     max_turns: int,
     export_suite: Path | None,
-    concurrency: int,
+    concurrency: int | None,
     seed: int | None,
     runs_dir: Path,
     out: Path | None,
@@ -222,6 +228,7 @@ def run(
         goal_list, attacker=bool(attacker_spec),
     )  # fmt: skip
     model = load_run_model(model_spec, policy)
+    concurrency = concurrency or default_concurrency(model)
     attacker = (
         AttackerModel(load_run_model(attacker_spec, policy), max_turns=max_turns)
         if attacker_spec

@@ -76,6 +76,8 @@ class EmbeddedModel:
     """
 
     supports_prefill = True
+    # It computes here, on this machine's cores, like the guards' embedding model.
+    in_process = True
 
     def __init__(
         self,
