@@ -7,17 +7,27 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import click
 from rich.console import Console
 from rich.markup import escape
 
 from tether.errors import FileProblemsError, TetherError, UserError
 
-__all__ = ["console", "err_console", "handle_errors"]
+__all__ = ["concurrency_option", "console", "err_console", "handle_errors"]
 
 console = Console(highlight=False, soft_wrap=True)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# eval run and redteam run: None lets default_concurrency choose from the model.
+concurrency_option = click.option(
+    "--concurrency",
+    "-j",
+    type=click.IntRange(1, 64),
+    help="Cases at once (default: 1 for a model that computes in this process, such as the "
+    "embedded one, whose calls and the guards' would only compete for the CPU; else 4).",
+)
 
 
 def handle_errors(fn: F) -> F:

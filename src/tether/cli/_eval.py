@@ -28,7 +28,7 @@ from tether.evals._types import CaseResult, Comparison, Metric, RunReport
 from tether.models import load_model
 from tether.policy import load_policy
 
-from ._common import console, err_console, handle_errors
+from ._common import concurrency_option, console, err_console, handle_errors
 
 __all__ = ["eval_group"]
 
@@ -80,13 +80,7 @@ def generate(policy_file: Path, tenant: str | None, name: str | None, output: Pa
     show_default=True,
     help="raw: the bare model; prompt: plus the compiled system prompt; full: tether's pipeline.",
 )
-@click.option(
-    "--concurrency",
-    "-j",
-    type=click.IntRange(1, 64),
-    help="Cases at once (default: 1 for a model that computes in this process, such as the "
-    "embedded one, whose calls and the guards' would only compete for the CPU; else 4).",
-)
+@concurrency_option
 @click.option("--seed", type=int, help="Sampling seed (default: the policy's model.seed).")
 @click.option(
     "--runs-dir",

@@ -31,7 +31,7 @@ from tether.redteam import (
     run_campaign,
 )
 
-from ._common import console, err_console, handle_errors
+from ._common import concurrency_option, console, err_console, handle_errors
 
 __all__ = ["redteam"]
 
@@ -179,13 +179,7 @@ def suite(
               help="Turns per attacker-model conversation.")  # fmt: skip
 @click.option("--export-suite", type=click.Path(path_type=Path),
               help="Write the attacks that got through here, as an eval suite.")  # fmt: skip
-@click.option(
-    "--concurrency",
-    "-j",
-    type=click.IntRange(1, 64),
-    help="Cases at once (default: 1 for a model that computes in this process, such as the "
-    "embedded one, whose calls and the guards' would only compete for the CPU; else 4).",
-)
+@concurrency_option
 @click.option("--seed", type=int, help="Sampling seed (default: the policy's model.seed).")
 @click.option("--runs-dir", default=".tether/runs", show_default=True,
               type=click.Path(path_type=Path), help="Where run folders go.")  # fmt: skip
