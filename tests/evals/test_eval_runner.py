@@ -239,3 +239,32 @@ def test_python_and_rubric_assertions(policy: Policy, tmp_path: Path) -> None:
     missing = load_suite_text("cases:\n  - input: hi\n    assert: [{python: 'nope_mod:f'}]\n")
     with pytest.raises(ConfigError, match="cannot import nope_mod"):
         run(missing, policy, ScriptedModel(["x"]), "raw", tmp_path, base_dir=tmp_path)
+
+
+class _Overlap(ScriptedModel):
+    """Counts how many of its calls are in flight at once."""
+
+    def __init__(self, *, in_process: bool) -> None:
+        super().__init__([obliging], repeat_last=True)
+        self.in_process = in_process
+        self.now = self.most = 0
+
+    async def generate(self, messages: list[Message], **kwargs: object) -> ModelResponse:  # type: ignore[override]
+        self.now += 1
+        self.most = max(self.most, self.now)
+        try:
+            await asyncio.sleep(0.01)
+            return await super().generate(messages, **kwargs)  # type: ignore[arg-type]
+        finally:
+            self.now -= 1
+
+
+@pytest.mark.parametrize(("in_process", "most"), [(True, 1), (False, 4)])
+def test_cases_at_once_default_to_what_the_model_suits(
+    suite: Suite, policy: Policy, tmp_path: Path, in_process: bool, most: int
+) -> None:
+    # An in-process model (the embedded one) shares the cores with the guards: one case at a
+    # time; a remote one waits on the network: four at once.
+    model = _Overlap(in_process=in_process)
+    run(suite, policy, model, "raw", tmp_path)  # type: ignore[arg-type]
+    assert model.most == most

@@ -513,7 +513,7 @@ async def run_suite(
     model: ChatModel,
     cache: ResponseCache | None = None,
     judge: ChatModel | None = None,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     base_dir: Path | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
     follow_up: FollowUp | None = None,
@@ -523,7 +523,10 @@ async def run_suite(
     returns every result of the run (earlier ones included), in suite order. ``follow_up``
     may extend a case's conversation turn by turn (see :data:`FollowUp`). With ``tools``
     (those the plan was made with) every turn is an agent turn, and cases may plant what
-    tools return (``tool_results``) and check the calls made (``tool_call``, ...)."""
+    tools return (``tool_results``) and check the calls made (``tool_call``, ...). Cases run
+    ``concurrency`` at a time: by default as :func:`default_concurrency` chooses for ``model``."""
+    if concurrency is None:
+        concurrency = default_concurrency(model)
     if concurrency < 1:
         raise ConfigError("concurrency must be at least 1")
     names = tuple(sorted(tools.names)) if tools is not None else ()

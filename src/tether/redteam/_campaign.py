@@ -259,12 +259,14 @@ async def run_campaign(
     runs_dir: Path = Path(".tether/runs"),
     out: Path | None = None,
     fresh: bool = False,
-    concurrency: int = 4,
+    concurrency: int | None = None,
     seed: int | None = None,
     on_result: Callable[[CaseResult], None] | None = None,
 ) -> CampaignResult:
     """Run the campaign's suite as an evaluation run (resumable, cached, in a run folder);
-    a campaign planned with tools runs every attack as an agent turn with them."""
+    a campaign planned with tools runs every attack as an agent turn with them. ``concurrency``
+    as in :func:`~tether.evals.run_suite` (by default one attack at a time on an in-process
+    model, four otherwise)."""
     needs_attacker = any(a.strategy == (ATTACKER,) for a in campaign.attacks.values())
     if needs_attacker and attacker is None:
         raise ConfigError("the attacker strategy needs an attacker model (--attacker SPEC)")
