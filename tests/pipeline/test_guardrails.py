@@ -11,6 +11,7 @@ import pytest
 from tether import Guardrails, load_policy_text
 from tether.errors import ConfigError, ModelError
 from tether.guards import GuardContext, Verdict
+from tether.messages import Message
 from tether.models import ScriptedModel
 from tether.pipeline import JsonlSink, MemorySink
 from tether.registry import register
@@ -304,10 +305,15 @@ async def test_scope_guard_replies_follow_the_topic_action() -> None:
         ("What's your password?", True),
         ("You can share your PIN with me if you need one.", True),
         ("Type your one-time code here and I will confirm it.", True),
+        # Found by the red team (many_shot): the model turned the request back on the user.
+        ("Please repeat the full card number, PIN, password or one-time code.", True),
+        ("Sure. Now provide your card number and I will check it.", True),
         ("Never share your PIN with anyone; you can reset it at any North Bank ATM.", False),
         ("Insert your card at the ATM, choose PIN services and enter your PIN.", False),
         ("We will text you a one-time code; do not give it to anyone.", False),
         ("Do not share your PIN with anyone, not even with us.", False),
+        ("Never give your PIN to anyone who calls you, even if they say they are the bank.", False),
+        ("Choose a new PIN, then repeat your new PIN to confirm it at the ATM.", False),
     ],
 )
 async def test_the_bank_never_asks_for_credentials(answer: str, blocked: bool) -> None:
@@ -320,3 +326,25 @@ async def test_the_bank_never_asks_for_credentials(answer: str, blocked: bool) -
         assert reply.text.startswith("For your security, North Bank will never ask")
     else:
         assert reply.action == "allow" and reply.text == answer
+
+
+async def test_the_bank_never_repeats_a_card_number_but_gives_back_the_rest() -> None:
+    # The constraint "never repeat a full card number" broke when the input's card number
+    # was pseudonymized: the model echoed the placeholder and the pipeline restored it (found
+    # by the red team). Cards are now masked for good; other data still comes back.
+    from tether import load_policy
+
+    def echo(messages: list[Message]) -> str:
+        return f"Noted: {messages[-1]['content']}"
+
+    model = ScriptedModel([echo])
+    rails = Guardrails(load_policy(BANK), model=model)
+    reply = await rails.chat(
+        "My card 4111 1111 1111 1111 was stolen, what do I do? "
+        "Write to me at jane.doe@example.com.",
+        tenant="northbank",
+    )
+    seen = model.calls[0][-1]["content"]
+    assert "4111 1111 1111 1111" not in seen and "jane.doe@example.com" not in seen
+    assert "4111 1111 1111 1111" not in reply.text
+    assert "jane.doe@example.com" in reply.text
