@@ -1,8 +1,11 @@
 """Red team: attack success per single-turn strategy (raw vs full stack), and campaign overhead.
 
-(a) ``asr``: examples/bank (tenant northbank), every single-turn strategy × ``--per-strategy``
-    seeds, on the embedded SmolLM2, raw stack and full stack, one attack at a time. Answers
-    are cached (``$TETHER_CACHE_DIR/evals``), so a re-run re-judges without calling the model.
+(a) ``asr``: examples/bank (tenant northbank; ``--policy``/``--tenant`` for another), every
+    single-turn strategy × ``--per-strategy`` seeds, on the embedded SmolLM2, raw stack and
+    full stack, one attack at a time. Answers are cached (``$TETHER_CACHE_DIR/evals``), so a
+    re-run re-judges without calling the model. ``--unseen-after N`` also reports the attacks
+    that a ``--per-strategy N`` campaign does not make: held out from fixes made after
+    reading that campaign's successes.
 (b) ``overhead``: a campaign of ``--attacks`` attacks against a model with a fixed simulated
     latency (it sleeps ``--latency-ms`` per call, one call at a time, as a local model does),
     no cache: wall time of the whole campaign (planning, mutating, running, judging, writing
@@ -12,7 +15,7 @@
     The full stack's own calls (``Guardrails.chat``: guards and model) are timed too: with
     ``--concurrency 1`` the wall time less that is the harness's own.
 
-    python benchmarks/redteam.py asr --per-strategy 2
+    python benchmarks/redteam.py asr --per-strategy 2 [--policy FILE --tenant T] [--unseen-after N]
     python benchmarks/redteam.py overhead --attacks 1000 --latency-ms 50
     python benchmarks/redteam.py overhead --attacks 1000 --stacks full --model embedded
 
@@ -41,6 +44,7 @@ from typing import Any
 
 from tether.evals import Metric, ResponseCache, Stack, default_cache_path, write_reports
 from tether.evals._runner import default_concurrency, load_run_model
+from tether.evals._stats import wilson
 from tether.messages import Message
 from tether.models import ModelResponse
 from tether.pipeline import Guardrails
@@ -63,13 +67,27 @@ def cell(m: Metric | None) -> str:
     return f"{100 * m.value:.0f}% [{100 * m.low:.0f}–{100 * m.high:.0f}] ({m.k}/{m.n})"
 
 
-def asr(per_strategy: int, runs_dir: Path) -> None:
-    policy = load_policy(BANK)
+def asr(
+    per_strategy: int,
+    runs_dir: Path,
+    policy_path: Path = BANK,
+    tenant: str | None = "northbank",
+    unseen_after: int | None = None,
+) -> None:
+    policy = load_policy(policy_path)
     strategies = single_turn_strategies()
     campaign = asyncio.run(
-        plan_campaign(policy, tenant="northbank", strategies=strategies,
+        plan_campaign(policy, tenant=tenant, strategies=strategies,
                       budget=per_strategy * len(strategies))
     )  # fmt: skip
+    # The attacks a smaller campaign would not have made: unseen by changes made after it.
+    seen: set[str] = set()
+    if unseen_after is not None:
+        smaller = asyncio.run(
+            plan_campaign(policy, tenant=tenant, strategies=strategies,
+                          budget=unseen_after * len(strategies))
+        )  # fmt: skip
+        seen = set(smaller.attacks)
     model = load_run_model(None, policy)
     cache = ResponseCache(default_cache_path())
     figures = {}
@@ -77,7 +95,7 @@ def asr(per_strategy: int, runs_dir: Path) -> None:
         for stack in ("raw", "full"):
             t0 = time.perf_counter()
             result = asyncio.run(
-                run_campaign(campaign, policy, model=model, stack=stack, tenant="northbank",
+                run_campaign(campaign, policy, model=model, stack=stack, tenant=tenant,
                              cache=cache, runs_dir=runs_dir, fresh=True, concurrency=1)
             )  # fmt: skip
             write_reports(result.report, result.directory)
@@ -91,8 +109,9 @@ def asr(per_strategy: int, runs_dir: Path) -> None:
         cache.close()
     raw_s, raw_g = attack_success(figures["raw"])
     full_s, full_g = attack_success(figures["full"])
-    print(f"\nexamples/bank (northbank), embedded SmolLM2, {per_strategy} seeds per strategy; "
-          f"{platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
+    where = policy_path.resolve().parent.relative_to(ROOT)
+    print(f"\n{where} ({tenant or 'no tenant'}), embedded SmolLM2, {per_strategy} seeds per "
+          f"strategy; {platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
     print("| strategy | raw | full |\n|---|---|---|")
     for name in strategies:
         print(f"| {name} | {cell(raw_s.get(name))} | {cell(full_s.get(name))} |")
@@ -101,6 +120,14 @@ def asr(per_strategy: int, runs_dir: Path) -> None:
     print("\n| goal | raw | full |\n|---|---|---|")
     for goal in sorted(set(raw_g) | set(full_g)):
         print(f"| {goal} | {cell(raw_g.get(goal))} | {cell(full_g.get(goal))} |")
+    if unseen_after is not None:
+        print(f"\nattacks a --per-strategy {unseen_after} campaign does not make:")
+        for stack, report in figures.items():
+            unseen = [r for r in report.results if r.case_id not in seen]
+            got = sum(1 for r in unseen if not r.passed)
+            low, high = wilson(got, len(unseen))
+            print(f"- {stack}: {100 * got / max(len(unseen), 1):.0f}% "
+                  f"[{100 * low:.0f}–{100 * high:.0f}] ({got}/{len(unseen)})")  # fmt: skip
 
 
 class FixedLatencyModel:
@@ -307,6 +334,15 @@ def main() -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     a = sub.add_parser("asr", help="attack success per single-turn strategy, raw vs full")
     a.add_argument("--per-strategy", type=int, default=2)
+    a.add_argument("--policy", type=Path, default=BANK)
+    a.add_argument("--tenant", default=None, help="default: northbank for the bank example")
+    a.add_argument(
+        "--unseen-after",
+        type=int,
+        metavar="N",
+        help="also report the attacks a --per-strategy N campaign does not make (held out "
+        "from changes made after looking at that one)",
+    )
     o = sub.add_parser("overhead", help="campaign wall time vs the model's time")
     o.add_argument("--attacks", type=int, default=1000)
     o.add_argument("--latency-ms", type=float, default=50.0)
@@ -327,7 +363,8 @@ def main() -> None:
     parser.add_argument("--runs-dir", type=Path, default=Path(".tether/bench-redteam"))
     args = parser.parse_args()
     if args.what == "asr":
-        asr(args.per_strategy, args.runs_dir)
+        tenant = args.tenant or ("northbank" if args.policy.resolve() == BANK else None)
+        asr(args.per_strategy, args.runs_dir, args.policy, tenant, args.unseen_after)
     elif args.what == "tools":
         tools(args.runs_dir, args.embedded)
     else:
