@@ -186,3 +186,38 @@ def test_runs_default_to_one_case_at_a_time_on_the_embedded_model() -> None:
 
     assert default_concurrency(EmbeddedModel()) == 1
     assert default_concurrency(ScriptedModel(["hi"])) == 4
+
+
+async def test_decode_steps_take_turns_with_embedding_passes(smollm2: EmbeddedModel) -> None:
+    # Both compute on every core: they hold one lock (tether._compute.CORES), a decode step
+    # or an embedding pass at a time, so neither spins against the other.
+    from tether._compute import CORES
+    from tether.embed import default_embedder
+
+    await smollm2.generate(HELLO, max_tokens=1)  # loaded, so nothing below waits on loading
+    embedder = default_embedder()
+    embedder.embed(["warm the embedder up"])
+    llama = smollm2._load()
+    # While the lock is held elsewhere, the model decodes nothing.
+    CORES.acquire()
+    try:
+        answer = asyncio.ensure_future(smollm2.generate(STORY, temperature=0, max_tokens=64))
+        await asyncio.sleep(0.1)
+        before = llama.n_tokens
+        await asyncio.sleep(0.3)
+        assert llama.n_tokens == before and not answer.done()
+    finally:
+        CORES.release()
+    await answer
+    # And the turns are single steps: an embedding pass asked for in the middle of a long
+    # answer runs before the answer is over (fewer tokens decoded when it returns than in
+    # the end), not after it.
+    chunks: list[str] = []
+    decoded_by_then = 0
+    async with aclosing(smollm2.stream(STORY, temperature=0, max_tokens=96, seed=2)) as stream:
+        async for chunk in stream:
+            chunks.append(chunk)
+            if len(chunks) == 3:
+                await asyncio.to_thread(embedder.embed, ["a sentence never embedded before"])
+                decoded_by_then = llama.n_tokens
+    assert len(chunks) > 3 and 0 < decoded_by_then < llama.n_tokens

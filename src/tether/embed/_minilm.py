@@ -25,6 +25,7 @@ import numpy.typing as npt
 from safetensors.numpy import load_file
 from tokenizers import Encoding, Tokenizer
 
+from tether._compute import CORES
 from tether.errors import ConfigError, ModelNotAvailableError
 
 from ._cache import CacheInfo, VectorCache
@@ -58,9 +59,6 @@ _BATCH_TOKENS = 384
 
 Vector = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float32]
-
-
-_FORWARD_LOCK = threading.Lock()
 
 
 class Window(NamedTuple):
@@ -393,8 +391,9 @@ class Embedder:
             for chunk in self._batches(order, [len(e.ids) for e in encodings]):
                 # One forward pass at a time per process: BLAS already uses every core, and
                 # concurrent passes from guard threads oversubscribe them (seen: 1 s stalls
-                # instead of 8 ms when four guards embedded at once).
-                with _FORWARD_LOCK:
+                # instead of 8 ms when four guards embedded at once). The embedded chat
+                # model's decode steps take the same lock (tether._compute).
+                with CORES:
                     # Another guard may have embedded some of these while this one waited
                     # (guards embed the same windows at the same time): use its vectors.
                     missing = []

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from tether._compute import CORES
 from tether.errors import ModelError, ModelNotAvailableError
 from tether.messages import Message
 from tether.registry import register
@@ -219,6 +220,7 @@ class EmbeddedModel:
                     )
                 except ValueError as exc:  # llama-cpp-python's way to say the file is unusable
                     raise ModelError(f"could not load {self.model_path}: {exc}") from exc
+                _take_turns(self._llama)
             return self._llama
 
     def _complete(self, messages: list[Message], options: dict[str, Any]) -> dict[str, Any]:
@@ -343,6 +345,19 @@ def _model_path(model_path: str | os.PathLike[str] | None) -> Path:
     raise ModelNotAvailableError(
         f"the embedded model file {DEFAULT_MODEL_FILE} is not installed; run `{_INSTALL_MODEL}`"
     )
+
+
+def _take_turns(llama: Llama) -> None:
+    """Make each of ``llama``'s decode steps (``Llama.eval``: the prompt, then one token at a
+    time) hold the process's compute lock, so that the guards' embedding passes run between
+    steps instead of against them (tether._compute)."""
+    step = llama.eval
+
+    def eval_taking_turns(tokens: Sequence[int]) -> None:
+        with CORES:
+            step(tokens)
+
+    llama.eval = eval_taking_turns  # type: ignore[method-assign]
 
 
 def _silence_llama_logs(llama_cpp: Any) -> None:
