@@ -20,7 +20,7 @@ err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-# eval run and redteam run: None lets default_concurrency choose from the model.
+# eval run and redteam run: None lets run_suite choose from the model (default_concurrency).
 concurrency_option = click.option(
     "--concurrency",
     "-j",

@@ -18,7 +18,6 @@ from tether.evals._generate import generate_suite
 from tether.evals._metrics import build_report
 from tether.evals._runner import (
     RunPlan,
-    default_concurrency,
     load_run_model,
     plan_run,
     run_suite,
@@ -125,7 +124,6 @@ def run(
     if tenant is not None:
         policy.for_tenant(tenant)  # an unknown tenant is a usage error now, not per case
     model = load_run_model(model_spec, policy)
-    concurrency = concurrency or default_concurrency(model)
     judge = load_run_model(judge_spec, policy) if judge_spec else None
     cache = None if no_cache else ResponseCache(cache_path or default_cache_path())
     from tether.redteam import load_toolset

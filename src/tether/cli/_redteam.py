@@ -14,7 +14,7 @@ from tether import registry
 from tether.errors import ConfigError
 from tether.evals import CaseResult, Metric, ResponseCache, default_cache_path, dump_suite
 from tether.evals._files import write_reports
-from tether.evals._runner import default_concurrency, load_run_model, plan_run
+from tether.evals._runner import load_run_model, plan_run
 from tether.policy import Policy, load_policy
 from tether.redteam import (
     ATTACKER,
@@ -222,7 +222,6 @@ def run(
         goal_list, attacker=bool(attacker_spec),
     )  # fmt: skip
     model = load_run_model(model_spec, policy)
-    concurrency = concurrency or default_concurrency(model)
     attacker = (
         AttackerModel(load_run_model(attacker_spec, policy), max_turns=max_turns)
         if attacker_spec
