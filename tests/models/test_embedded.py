@@ -205,7 +205,8 @@ async def test_decode_steps_take_turns_with_embedding_passes(smollm2: EmbeddedMo
         await asyncio.sleep(0.1)
         before = llama.n_tokens
         await asyncio.sleep(0.3)
-        assert llama.n_tokens == before and not answer.done()
+        # (A late start may still reset the context, which only lowers the count.)
+        assert llama.n_tokens <= before and not answer.done()
     finally:
         CORES.release()
     await answer
