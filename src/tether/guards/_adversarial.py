@@ -196,7 +196,12 @@ def _embedding_features(model: AdversarialModel, text: str) -> np.ndarray:
     return out
 
 
-_cache: OrderedDict[tuple[str, str, bool], AdversarialScan] = OrderedDict()
+_ScanKey = tuple[str, str, bool]
+_cache: OrderedDict[_ScanKey, AdversarialScan] = OrderedDict()
+# Scans being computed: the jailbreak, injection and prompt-extraction guards of one turn run
+# at once on the same text, so all three would miss the cache and score it three times.
+# The first computes; the others wait for its result (the event is set when it is cached).
+_in_flight: dict[_ScanKey, threading.Event] = {}
 _cache_lock = threading.Lock()
 _CACHE_SIZE = 256
 
@@ -204,15 +209,38 @@ _CACHE_SIZE = 256
 def scan_adversarial(
     text: str, *, role: str = "user", embeddings: bool = True, model: AdversarialModel | None = None
 ) -> AdversarialScan:
-    """Score ``text`` for every adversarial category at once (the three guards share it)."""
+    """Score ``text`` for every adversarial category at once (the three guards share it:
+    a scan another thread is computing is waited for, not repeated)."""
+    if model is not None:
+        return _scan(text, role, embeddings, model)
     key = (text, role, embeddings)
-    if model is None:
+    while True:
         with _cache_lock:
             hit = _cache.get(key)
             if hit is not None:
                 _cache.move_to_end(key)
                 return hit
-    m = model or default_adversarial_model()
+            running = _in_flight.get(key)
+            if running is None:
+                done = _in_flight[key] = threading.Event()
+                break
+        # Another thread is scoring this text. If it fails, nothing is cached and this one
+        # takes its turn to compute (and meets the same error itself).
+        running.wait()
+    try:
+        result = _scan(text, role, embeddings, default_adversarial_model())
+        with _cache_lock:
+            _cache[key] = result
+            if len(_cache) > _CACHE_SIZE:
+                _cache.popitem(last=False)
+        return result
+    finally:
+        with _cache_lock:
+            del _in_flight[key]
+        done.set()
+
+
+def _scan(text: str, role: str, embeddings: bool, m: AdversarialModel) -> AdversarialScan:
     untrusted = role in UNTRUSTED_ROLES
     text_views = views(text)
     rules = compiled_rules()
@@ -264,13 +292,7 @@ def scan_adversarial(
             spans=spans,
             view="+".join(best_view[c].transforms),
         )
-    result = AdversarialScan(role, embeddings, scores, None if emb is None else float(emb[0, 1]))
-    if model is None:
-        with _cache_lock:
-            _cache[key] = result
-            if len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-    return result
+    return AdversarialScan(role, embeddings, scores, None if emb is None else float(emb[0, 1]))
 
 
 class AdversarialParams(GuardParams):
