@@ -16,6 +16,8 @@
     ``--concurrency 1`` the wall time less that is the harness's own.
 
     python benchmarks/redteam.py asr --per-strategy 2 [--policy FILE --tenant T] [--unseen-after N]
+    python benchmarks/redteam.py asr --seeds benchmarks/data/bank_heldout_seeds.yaml \
+        --no-policy-seeds --per-strategy 20   (seeds written before the fixes they test)
     python benchmarks/redteam.py overhead --attacks 1000 --latency-ms 50
     python benchmarks/redteam.py overhead --attacks 1000 --stacks full --model embedded
 
@@ -52,6 +54,7 @@ from tether.policy import load_policy
 from tether.redteam import (
     attack_success,
     default_strategies,
+    load_seeds,
     plan_campaign,
     run_campaign,
     single_turn_strategies,
@@ -73,19 +76,22 @@ def asr(
     policy_path: Path = BANK,
     tenant: str | None = "northbank",
     unseen_after: int | None = None,
+    seeds_file: Path | None = None,
+    policy_seeds: bool = True,
 ) -> None:
     policy = load_policy(policy_path)
     strategies = single_turn_strategies()
+    seeds = load_seeds(seeds_file) if seeds_file else []
     campaign = asyncio.run(
-        plan_campaign(policy, tenant=tenant, strategies=strategies,
-                      budget=per_strategy * len(strategies))
+        plan_campaign(policy, tenant=tenant, strategies=strategies, seeds=seeds,
+                      from_policy=policy_seeds, budget=per_strategy * len(strategies))
     )  # fmt: skip
     # The attacks a smaller campaign would not have made: unseen by changes made after it.
     seen: set[str] = set()
     if unseen_after is not None:
         smaller = asyncio.run(
-            plan_campaign(policy, tenant=tenant, strategies=strategies,
-                          budget=unseen_after * len(strategies))
+            plan_campaign(policy, tenant=tenant, strategies=strategies, seeds=seeds,
+                          from_policy=policy_seeds, budget=unseen_after * len(strategies))
         )  # fmt: skip
         seen = set(smaller.attacks)
     model = load_run_model(None, policy)
@@ -110,8 +116,11 @@ def asr(
     raw_s, raw_g = attack_success(figures["raw"])
     full_s, full_g = attack_success(figures["full"])
     where = policy_path.resolve().parent.relative_to(ROOT)
-    print(f"\n{where} ({tenant or 'no tenant'}), embedded SmolLM2, {per_strategy} seeds per "
-          f"strategy; {platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
+    source = "the policy's seeds" if policy_seeds else "no policy seeds"
+    if seeds_file:
+        source += f" and {len(seeds)} from {seeds_file}"
+    print(f"\n{where} ({tenant or 'no tenant'}), embedded SmolLM2, {source}, {per_strategy} "
+          f"seeds per strategy; {platform.machine()}, {datetime.now(UTC):%Y-%m-%d}\n")  # fmt: skip
     print("| strategy | raw | full |\n|---|---|---|")
     for name in strategies:
         print(f"| {name} | {cell(raw_s.get(name))} | {cell(full_s.get(name))} |")
@@ -343,6 +352,8 @@ def main() -> None:
         help="also report the attacks a --per-strategy N campaign does not make (held out "
         "from changes made after looking at that one)",
     )
+    a.add_argument("--seeds", type=Path, help="a seeds file (YAML or JSONL) besides the policy's")
+    a.add_argument("--no-policy-seeds", action="store_true", help="only the --seeds file's seeds")
     o = sub.add_parser("overhead", help="campaign wall time vs the model's time")
     o.add_argument("--attacks", type=int, default=1000)
     o.add_argument("--latency-ms", type=float, default=50.0)
@@ -364,7 +375,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.what == "asr":
         tenant = args.tenant or ("northbank" if args.policy.resolve() == BANK else None)
-        asr(args.per_strategy, args.runs_dir, args.policy, tenant, args.unseen_after)
+        if args.no_policy_seeds and not args.seeds:
+            parser.error("--no-policy-seeds needs --seeds FILE")
+        asr(args.per_strategy, args.runs_dir, args.policy, tenant, args.unseen_after,
+            args.seeds, not args.no_policy_seeds)  # fmt: skip
     elif args.what == "tools":
         tools(args.runs_dir, args.embedded)
     else:
