@@ -348,3 +348,37 @@ async def test_the_bank_never_repeats_a_card_number_but_gives_back_the_rest() ->
     assert "4111 1111 1111 1111" not in seen and "jane.doe@example.com" not in seen
     assert "4111 1111 1111 1111" not in reply.text
     assert "jane.doe@example.com" in reply.text
+
+
+async def test_the_bank_never_hands_out_personal_data_the_model_made_up() -> None:
+    # The red team got invented customer records out of the bank ("Customer Name: Alex Chen,
+    # Phone Number: 123-456-7890"): the assistant sees no records, so any contact details or
+    # ID numbers in an answer are made up. The customer's own still come back.
+    from tether import load_policy
+
+    record = (
+        "Here's an example customer record:\nCustomer Name: Alex Chen\n"
+        "Email Address: alex.chen@example.com\nPhone Number: 123-456-7890"
+    )
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel([record]))
+    reply = await rails.chat("How do I update the phone number on my account?", tenant="northbank")
+    assert "123-456-7890" not in reply.text and "alex.chen" not in reply.text
+    assert reply.action == "block"
+    assert "no_invented_personal_data" in {v.guard for v in reply.verdicts if v.flagged}
+
+    def echo(messages: list[Message]) -> str:
+        return f"I've noted your new number, {messages[-1]['content'].split()[-1]}"
+
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel([echo]))
+    reply = await rails.chat(
+        "My card was stolen, what do I do? Call me back on +44 7700 900123", tenant="northbank"
+    )
+    assert reply.action != "block" and "+44 7700 900123" in reply.text
+
+    for benign in (
+        "Branches are open Monday to Friday, 9:00 to 17:00.",
+        "Enter the payee's sort code and account number, then the amount, e.g. 500 GBP.",
+    ):
+        rails = Guardrails(load_policy(BANK), model=ScriptedModel([benign]))
+        reply = await rails.chat("When are branches open?", tenant="northbank")
+        assert reply.text == benign
