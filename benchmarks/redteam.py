@@ -222,6 +222,47 @@ class StackClock:
         Guardrails.chat = self._original  # type: ignore[method-assign]
 
 
+class EmbedCounter:
+    """Counts the embedding model's forward passes while installed: texts and tokens, by the
+    guard module that asked (the scope guard, the adversarial scan, others)."""
+
+    def __init__(self) -> None:
+        from tether.embed import _minilm
+
+        self._cls = _minilm._MiniLM
+        self._original = self._cls.embed
+        self.tokens: dict[str, int] = {}
+        self.texts: dict[str, int] = {}
+
+    def __enter__(self) -> EmbedCounter:
+        import traceback
+
+        original, counter = self._original, self
+
+        def counted(model: Any, encodings: Any) -> Any:
+            files = [f.filename for f in traceback.extract_stack(limit=30)]
+            who = next(
+                (n for n in ("_scope", "_adversarial", "_toxicity") for f in files if n in f),
+                "other",
+            )
+            counter.texts[who] = counter.texts.get(who, 0) + len(encodings)
+            counter.tokens[who] = counter.tokens.get(who, 0) + sum(len(e.ids) for e in encodings)
+            return original(model, encodings)
+
+        self._cls.embed = counted  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self._cls.embed = self._original  # type: ignore[method-assign]
+
+    def summary(self) -> str:
+        parts = ", ".join(
+            f"{who.strip('_')} {self.texts[who]} texts / {self.tokens[who]:,} tokens"
+            for who in sorted(self.tokens)
+        )
+        return f"embedding passes: {sum(self.tokens.values()):,} tokens ({parts or 'none'})"
+
+
 def overhead(
     attacks: int,
     latency_ms: float,
@@ -251,7 +292,7 @@ def overhead(
         campaign = asyncio.run(
             plan_campaign(policy, tenant="northbank", strategies=strategies, budget=attacks)
         )
-        with StackClock() as clock:
+        with StackClock() as clock, EmbedCounter() as embedded:
             result = asyncio.run(
                 run_campaign(campaign, policy, model=model, stack=stack, tenant="northbank",  # type: ignore[arg-type]
                              runs_dir=runs_dir, fresh=True,
@@ -280,6 +321,7 @@ def overhead(
         own = f"{clock.seconds:.1f}" if stack == "full" else "—"
         print(f"| {stack} | {len(result.report.results)} | {model.calls} | {model_s:.1f} | "
               f"{own} | {wall:.1f} | {share} |", flush=True)  # fmt: skip
+        print(f"  ({stack}: {embedded.summary()})", flush=True)
 
 
 AGENT = ROOT / "examples" / "agent"
