@@ -328,6 +328,18 @@ async def test_min_confidence_and_entities_params() -> None:
     assert not (await PiiGuard(PiiParams(entities=("EMAIL",))).check(text, CTX)).flagged
 
 
+async def test_min_kinds_flags_a_record_not_a_lone_detail() -> None:
+    guard = PiiGuard(PiiParams(min_kinds=2))
+    assert not (await guard.check("Call us on 555-0123 tomorrow.", CTX)).flagged
+    assert not (await guard.check("Write to alice@example.com or bob@example.com", CTX)).flagged
+    record = "Name: Alice Smith, e-mail alice@example.com, phone 555-0123"
+    verdict = await guard.check(record, CTX)
+    assert verdict.flagged and {s.label for s in verdict.spans} >= {"PERSON", "EMAIL", "PHONE"}
+    assert (await PiiGuard(PiiParams(min_kinds=1)).check("Call 555-0123 now", CTX)).flagged
+    with pytest.raises(ValueError):
+        PiiParams(min_kinds=0)
+
+
 async def test_allow_param() -> None:
     guard = PiiGuard(PiiParams(allow=("help@acme.com",)))
     assert not (await guard.check("Mail help@acme.com", CTX)).flagged

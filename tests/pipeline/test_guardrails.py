@@ -352,8 +352,10 @@ async def test_the_bank_never_repeats_a_card_number_but_gives_back_the_rest() ->
 
 async def test_the_bank_never_hands_out_personal_data_the_model_made_up() -> None:
     # The red team got invented customer records out of the bank ("Customer Name: Alex Chen,
-    # Phone Number: 123-456-7890"): the assistant sees no records, so any contact details or
-    # ID numbers in an answer are made up. The customer's own still come back.
+    # Phone Number: 123-456-7890"): the assistant sees no records, so contact details or ID
+    # numbers in an answer are made up. A record is blocked; a lone invented number (a
+    # hotline for a stolen card) is removed and the rest of the answer kept; the customer's
+    # own details still come back.
     from tether import load_policy
 
     record = (
@@ -364,7 +366,18 @@ async def test_the_bank_never_hands_out_personal_data_the_model_made_up() -> Non
     reply = await rails.chat("How do I update the phone number on my account?", tenant="northbank")
     assert "123-456-7890" not in reply.text and "alex.chen" not in reply.text
     assert reply.action == "block"
-    assert "no_invented_personal_data" in {v.guard for v in reply.verdicts if v.flagged}
+    assert "no_invented_records" in {v.guard for v in reply.verdicts if v.flagged}
+
+    hotline = (
+        "I'm sorry to hear that. Contact North Bank Customer Service at 1-800-236-7594 "
+        "and freeze the card in the app."
+    )
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel([hotline]))
+    reply = await rails.chat("My card was stolen, what do I do?", tenant="northbank")
+    assert reply.action == "redact"
+    assert "1-800-236-7594" not in reply.text and "freeze the card in the app" in reply.text
+    flagged = {v.guard for v in reply.verdicts if v.flagged}
+    assert "no_invented_contact_details" in flagged and "no_invented_records" not in flagged
 
     def echo(messages: list[Message]) -> str:
         return f"I've noted your new number, {messages[-1]['content'].split()[-1]}"

@@ -1835,6 +1835,14 @@ class _ReplacingParams(GuardParams):
 class PiiParams(_ReplacingParams):
     entities: tuple[PiiEntity, ...] = Field(PII_ENTITIES, json_schema_extra=tighten("superset"))
     region: str = Field("US", description="Region for phone numbers written without +CC.")
+    min_kinds: int = Field(
+        1,
+        ge=1,
+        le=len(PII_ENTITIES),
+        description="Flag only a text with at least this many different kinds of personal data "
+        "(2: a record such as a name with an e-mail and a phone number, not a lone phone number).",
+        json_schema_extra=tighten("lower"),
+    )
     exclude_private_ips: bool = Field(
         False,
         description="Skip private, reserved and documentation IP ranges.",
@@ -1892,9 +1900,9 @@ class _ReplacingGuard:
                 spans += self._known(text, vault, spans)
             else:
                 notes = " (no vault in ctx.metadata['vault']: redacted instead of pseudonymized)"
-        if not spans:
-            return Verdict(flagged=False, category=self.category)
         counts = Counter(s.label for s in spans)
+        if not spans or len(counts) < getattr(self.params, "min_kinds", 1):
+            return Verdict(flagged=False, category=self.category)
         found = ", ".join(f"{n} {label}" for label, n in sorted(counts.items()))
         return Verdict(
             flagged=True,
