@@ -336,7 +336,7 @@ async def test_min_kinds_flags_a_record_not_a_lone_detail() -> None:
     verdict = await guard.check(record, CTX)
     assert verdict.flagged and {s.label for s in verdict.spans} >= {"PERSON", "EMAIL", "PHONE"}
     assert (await PiiGuard(PiiParams(min_kinds=1)).check("Call 555-0123 now", CTX)).flagged
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="min_kinds"):
         PiiParams(min_kinds=0)
 
 
