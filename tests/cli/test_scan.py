@@ -11,6 +11,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from tether.cli import cli
+from tether.policy import load_policy
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -167,7 +168,9 @@ def test_scan_accepts_every_guard_including_scope_with_a_policy(tmp_path: Path) 
     assert len(rows) == 3
     seen = {v["guard"] for v in rows[0]["verdicts"]}
     assert seen >= {"scope", "toxicity", "links", "refusal", "secrets"}
-    assert seen & {"customer_data", "no_card_echo"}  # the policy's pii guard, by its id
+    policy = load_policy(ROOT / "examples/bank/policy.yaml")
+    pii_ids = {c.key for c in (*policy.guards.input, *policy.guards.output) if c.guard == "pii"}
+    assert seen & pii_ids  # the policy's pii guard, by its id
     errors = [v for row in rows for v in row["verdicts"] if v["category"] == "guard_error"]
     assert errors == []
     assert rows[1]["flagged"]
