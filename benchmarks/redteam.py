@@ -38,6 +38,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import platform
+import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
@@ -235,16 +236,16 @@ class EmbedCounter:
         self.texts: dict[str, int] = {}
 
     def __enter__(self) -> EmbedCounter:
-        import traceback
-
         original, counter = self._original, self
 
         def counted(model: Any, encodings: Any) -> Any:
-            files = [f.filename for f in traceback.extract_stack(limit=30)]
-            who = next(
-                (n for n in ("_scope", "_adversarial", "_toxicity") for f in files if n in f),
-                "other",
-            )
+            # Walk the frames, not traceback.extract_stack: this runs inside the timed campaign,
+            # and building a whole traceback (source lines included) per pass would add to it.
+            who, frame = "other", sys._getframe(1)
+            while frame is not None and who == "other":
+                name = frame.f_code.co_filename
+                who = next((n for n in ("_scope", "_adversarial", "_toxicity") if n in name), who)
+                frame = frame.f_back  # type: ignore[assignment]
             counter.texts[who] = counter.texts.get(who, 0) + len(encodings)
             counter.tokens[who] = counter.tokens.get(who, 0) + sum(len(e.ids) for e in encodings)
             return original(model, encodings)
