@@ -82,7 +82,8 @@ def label_prompts() -> list[tuple[str, str | None, Record]]:
 
 
 async def label_sheet(path: Path, split: HandLabelSplit | None) -> None:
-    model = CachingModel(load_model("embedded"), ResponseCache(default_cache_path()))
+    answers = load_model("embedded", repeat_penalty=ANSWER_SETTINGS["repeat_penalty"])
+    model = CachingModel(answers, ResponseCache(default_cache_path()))
     labelled = {label.id: label for label in load_handlabels()}
     halves = handlabel_split(labelled.values())
     counters: dict[str, int] = defaultdict(int)

