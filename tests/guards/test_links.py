@@ -95,6 +95,9 @@ async def test_text_that_only_looks_like_domains_is_not_flagged() -> None:
     # Word-like country codes count with a path: evil.me/x is a link, evil.me alone is not.
     assert (await check("evil.me"))[0] is False
     assert (await check("evil.me/x"))[0] is True
+    # So do the reserved test domains: a file called .env.example is no link.
+    assert (await check("Copy .env.example to .env first."))[0] is False
+    assert (await check("Confirm your details at card-help.example/login today."))[0] is True
 
 
 async def test_html_images_links_srcset_and_css() -> None:

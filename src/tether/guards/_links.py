@@ -89,7 +89,8 @@ _TAGS_RE = re.compile(r"<[^>]*>")
 # need no such check): the common generic ones and the country codes. Those that are also
 # words, file extensions or attribute names in code ("ended.It", "README.md", "user.id",
 # "logger.info") count only with a path or port: "evil.me/x" is a domain, "evil.me" is not;
-# so do internationalised ones.
+# so do internationalised ones, and the reserved test domains (RFC 2606: ".env.example" is a
+# file, "verify.example/id" a link; the red team plants links on them).
 _BARE_TLDS = frozenset(
     """
     com net org edu gov mil int io co ai app dev xyz online site store shop top icu biz tech
@@ -108,6 +109,7 @@ _PATH_TLDS = frozenset(
     """
     am as at be by do id in is it me mr ms my no so st to us md py sh pl rs ps cs js ts
     info name email link click help page site one world life
+    example test invalid
     """.split()
 )
 _CODE_RE = re.compile(r"(?s)```.*?(?:```|\Z)|~~~.*?(?:~~~|\Z)|`[^`\n]+`")
