@@ -20,6 +20,12 @@ gave no usable verdict: that is a judge error, counted as such, never as a pass.
   the **held-out** half was not read while tuning. Scores are reported for each half
   (``smollm2-dev``, ``smollm2-held-out``); the refusal rules' ``independent`` row counts only
   the held-out half of them. The rubric judge's prompt was developed on neither half.
+- ``smollm2-redteam``: SmolLM2's answers in red-team campaigns against examples/bank
+  (``benchmarks/redteam_answers.py``), stored with the text (tether's own attacks, the model's
+  answers) in ``data/judge_refusal_labels_redteam.jsonl``. Each answer's half was fixed by
+  ``redteam_split`` before any label existed; the rules' author labelled the dev half, an
+  independent annotator the held-out half, which was not read while the refusal rules were
+  tuned on the dev half. Scored as ``redteam-dev`` and ``redteam-held-out``.
 - ``chatterbot-replies``: a chit-chat bot's first replies from chatterbot-corpus, compliance
   by construction. Optimistic for the refusal rules: their author used these replies
   (``training/refusal_synth.py``, ``corpus_samples``).

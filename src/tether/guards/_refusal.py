@@ -27,8 +27,11 @@ and Italian:
 benchmark (``benchmarks/content.py``) reports the confusion matrix on its held-out split and
 on answers derived from the development corpora. The English rules for the assistant
 speaking as a bot, inabilities, self-descriptions and offers were tuned on the development
-half of the hand-labelled SmolLM2 answers (``tether.evals._judges.handlabel_split``);
-``benchmarks/judges.py`` reports the held-out half apart.
+half of the hand-labelled SmolLM2 answers (``tether.evals._judges.handlabel_split``), and
+the red-team styles (an inability to see or find, an emphatic "No, no.", safety advice
+around a refusal, a deflection: only an apology for confusion and an offer of help) on the
+dev half of hand-labelled red-team answers (``redteam_split``); ``benchmarks/judges.py``
+reports both held-out halves apart.
 """
 
 from __future__ import annotations
