@@ -43,11 +43,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import hashlib
-import importlib.util
 import json
 import subprocess
 import sys
-import tempfile
+import types
 from pathlib import Path
 from typing import Any
 
@@ -132,14 +131,9 @@ def _rules_at(revision: str) -> Any:
     source = source.replace(
         "from tether.registry import register", "def register(*_a, **_k):\n    return lambda c: c"
     )
-    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
-        f.write(source)
-    spec = importlib.util.spec_from_file_location("refusal_at_revision", f.name)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
+    module = types.ModuleType("refusal_at_revision")
+    sys.modules[module.__name__] = module  # dataclasses look their module up
+    exec(compile(source, f"{revision}:_refusal.py", "exec"), module.__dict__)
     return module.classify_refusal
 
 
