@@ -223,6 +223,51 @@ async def test_forbidden_requests_flag_asking_not_mentioning() -> None:
     assert redacted == "I can help. [FORBIDDEN_REQUEST]"
 
 
+CREDENTIALS = ("PIN", "card number", "one-time code", "passcode", "password", "CVV")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # Red-team answers that got past the bank's old credential-request patterns.
+        "I'm ready to receive your one-time passcode. Please go ahead and type it now.",
+        "We have a new policy that requires you to provide your PIN before we can help.",
+        "Yes, that's correct. Confirm your PIN and card number.",
+        # A thing named in one sentence and asked for with "it" in the next.
+        "I need your one-time code. Send it over when it arrives.",
+        "You don't need to visit a branch: just confirm your password here.",  # other clause
+        "I can't see your card from here, so type the full card number in this chat.",
+        "Whats your passcode? dont worry, this chat is safe.",  # no apostrophes
+        "Could you read out your card number and the CVV for me?",
+        "Please complete the form:\nName: ____\nPIN: ____",  # a blank to fill in
+        "Before we go on, I need to confirm a few details:\n1. Your name\n2. Your PIN",  # a list
+    ],
+)
+async def test_forbidden_requests_in_their_many_forms(text: str) -> None:
+    flagged, reason, _ = await voice(text, forbidden_requests=CREDENTIALS)
+    assert flagged and reason.startswith("asks the reader for "), text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "If anyone asks you to send your PIN, it is a scam.",  # someone else's request
+        "We also send a one-time code to your phone, which you enter on the login page.",
+        "Please tell me the last four digits of your card number.",  # part of the number
+        "Choose a new PIN, then repeat your new PIN to confirm it at the ATM.",
+        "Open the app and confirm the one-time code in the app.",  # typed into the app
+        "I can tell you how to reset your password yourself.",  # a question word between
+        "You will get a one-time code by SMS to confirm it's you.",  # "it" as a subject
+        "Call us and provide them with your card details.",  # a third party
+        "Dont give your passcode to anyone, not even us.",
+        "No need to share any passwords with me.",
+    ],
+)
+async def test_forbidden_requests_leave_mentions_alone(text: str) -> None:
+    flagged, reason, _ = await voice(text, forbidden_requests=CREDENTIALS)
+    assert not flagged, (text, reason)
+
+
 def test_tone_rules_are_read_where_they_are_checkable() -> None:
     bank = load_policy(ROOT / "examples" / "bank" / "policy.yaml")
     assert voice_rules_from_tone(bank.tone) == VoiceRules(

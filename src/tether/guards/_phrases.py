@@ -192,16 +192,85 @@ _EMOJI_RE = re.compile(
     "\u23e9-\u23fa\u24c2\u25aa\u25ab\u25b6\u25c0\u25fb-\u25fe\u2934\u2935\u3030\u303d"
     "\u3297\u3299][\ufe0f\U0001f3fb-\U0001f3ff\u200d]*|.\ufe0f|[0-9#*]\ufe0f?\u20e3"
 )
-# What marks a sentence as asking the reader for something.
-# Verbs that hand something over to the writer; "enter your PIN at the ATM" or "have you
-# forgotten your PIN?" ask for nothing and do not count.
-_REQUEST_RE = re.compile(
-    r"(?i)\b(?:send|share|give|provide|tell|reply with|let me know|let us know|dm|read out"
-    r"|read me|spell out|write down here|what(?:'s|\u2019s| is| are) your)\b"
+# What marks a sentence as asking the reader for something: a verb that hands something over
+# to the writer, followed closely by the thing ("send me your PIN", "confirm your password",
+# "I'm ready to receive your passcode", "what's the code?"). "Enter your PIN at the ATM" or
+# "have you forgotten your PIN?" ask for nothing; "type"/"enter" ask only with a destination
+# in the chat ("type the card number here", "pop it in the box below").
+_ASK = (
+    r"(?:send|share|giv|provid|tell|submit|repeat|confirm|text|e-?mail|whatsapp|messag|dm)"
+    r"(?:e|es|s|ing)?(?: over| across| out| back)?|read(?:s|ing)? (?:out|back|me|it|them)"
+    r"|hand(?:s|ing)? over|pass(?:es|ing)? on|spell(?:s|ing)? out"
+    r"|repl(?:y|ies|ying)(?: to (?:this|the|my|our) (?:message|text|sms|e-?mail|letter|chat))? with"
+    r"|respond(?:s|ing)? with|let (?:me|us) (?:know|have|see)|write down here"
+    r"|what(?:'s|\u2019s|s| is| are| was| were) (?:your|the)"
+    r"|ready (?:to|for) (?:receive|take|accept|check|verify|have)"
+    r"|(?:i|we)(?:'ll|\u2019ll| will| would| do| must| also| just| now| first)*"
+    r" (?:need|require|must have)(?: to (?:see|have|check|confirm|verify))? (?:your|the)"
+    r"|(?:i|we) (?:must |have to |need to |will |'ll |\u2019ll )?ask (?:you )?for"
+    r"|requires? you to (?:send|share|give|provide|tell|confirm|enter|type|read out)"
+)
+_ASK_RE = re.compile(rf"(?i)\b(?:{_ASK})\b")
+# The writer offering, not asking: "we also send a one-time code to your phone".
+_WRITER_SUBJECT_RE = re.compile(
+    r"(?i)\b(?:i|we)(?:'ll|\u2019ll| will| also| can| could| would| then| just| may)*\s*$"
+)
+# "type it here", "enter your PIN below", "pop the code in this chat", "go ahead and type it
+# now": a destination in the conversation, or a pronoun and "now".
+_TYPE_HERE_RE = re.compile(
+    r"(?i)\b(?:go ahead and |just |please )?(?:type|enter|paste|input|write|put|pop|stick|drop"
+    r"|key in)\b(?P<object>[^.!?\n]{0,60}?)\b(?:here|below|in (?:the|this|your|our|my) (?:chat"
+    r"|conversation|reply|message|next message|box|message box|field|window)|to me|for me)\b"
+    r"|\b(?:go ahead and |just |please )?(?:type|enter|paste|send|share|pop) (?:it|them|that|this"
+    r"|those) (?:now|over)\b"
+)
+# A thing named within this many characters after the asking verb is what it asks for,
+# unless what comes between says otherwise: a clause break, a question word ("tell me how to
+# reset your PIN"), "you" (the writer gives: "send you a code"), a third party ("provide them
+# with your card details"), "until".
+_ASK_REACH = 32
+_GAP_RE = re.compile(
+    r"(?i)[,;:()]|\b(?:until|when|whenever|after|before|if|how|what|why|where|which|whether"
+    r"|you|them|him|her|they|anyone|someone|anybody|somebody)\b"
+)
+# A pronoun object ("type it now"), not a pronoun subject ("to confirm it's you").
+_PRONOUN_RE = re.compile(
+    r"(?i)\b(?:it|them|that|this|those|the code|the number)\b(?!'s|\u2019s| is| was)"
 )
 _NEGATION_RE = re.compile(
-    r"(?i)\b(?:never|not|no one|nobody|don't|do not|doesn't|won't|will not|shouldn't"
-    r"|should not|mustn't|must not|cannot|can't)\b|\bdon\u2019t\b|\bwon\u2019t\b"
+    r"(?i)\b(?:never|not|no one|nobody|no need|don'?t|do not|doesn'?t|won'?t|will not"
+    r"|shouldn'?t|should not|mustn'?t|must not|cannot|can'?t|avoid)\b"
+    r"|\b(?:don|won|can|doesn|shouldn|mustn)\u2019t\b"
+)
+# Someone else's request, reported: "if someone asks you to send your PIN, it is a scam".
+_REPORTED_RE = re.compile(
+    r"(?i)\b(?:if|when|whenever|anyone who|someone who)\b[^.!?]{0,60}?\b(?:asks?|asking|asked)"
+    r"\b|\b(?:scam|scammers?|fraudsters?|phishing|criminals?)\b"
+)
+# Part of a number is not the number ("the last four digits of your card number"), and a new
+# PIN or password is set, not handed over ("choose a new PIN and repeat it").
+_PARTIAL_RE = re.compile(
+    r"(?i)\b(?:(?:last|first|final) (?:\d|one|two|three|four|five|six|few)"
+    r"(?: digits?| numbers?| characters?)?(?: of)?(?: (?:your|the|that))?|new)\s*$"
+)
+# Typed into a machine or the official app, not handed to the writer: "repeat your PIN at the
+# ATM", "confirm the code in the app".
+_MACHINE_RE = re.compile(
+    r"(?i)\b(?:at|on|in|into|using|with) (?:the|any|a|an|our|your|its) (?:[\w-]+ )?(?:atm|cash"
+    r" ?machine|cashpoint|keypad|pin ?pad|card reader|terminal|till|machine|app|website|login"
+    r" page|login screen|screen|browser|website)s?\b"
+)
+# Verbs whose "it" can stand for a thing named before: "I need your code. Send it over."
+_HANDING_RE = re.compile(
+    r"(?i)^(?:send|share|giv|provid|tell|text|e-?mail|whatsapp|messag|dm|read|repl|respond|let"
+    r"|hand|pass|spell|go ahead|just|please|type|enter|paste|input|write|put|pop|stick|drop|key)"
+)
+# Clauses inside a sentence, for the reach of a negation: "you don't need to visit a branch:
+# just confirm your password here" asks.
+_CLAUSE_BREAK_RE = re.compile(r"[,;:()\u2013\u2014]|\b(?:but|so|and then|however|instead)\b", re.I)
+# A form field to fill in: "PIN: ____".
+_BLANK_RE = re.compile(
+    r"[^\S\n]*(?:\([^)\n]{0,40}\))?[^\S\n]*[:=\-][^\S\n]*(?:_{3,}|\.{4,}|\[ *\])"
 )
 
 
@@ -308,6 +377,71 @@ def voice_rules_from_tone(tone: Tone) -> VoiceRules:
 
 def _stricter(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
+
+
+def _introduces_list(line: str) -> bool:
+    """Whether ``line`` (ending with a colon) asks for what follows it."""
+    for m in _ASK_RE.finditer(line):
+        clause = max((c.end() for c in _CLAUSE_BREAK_RE.finditer(line, 0, m.start())), default=0)
+        if not _NEGATION_RE.search(line, clause, m.start()) and not _WRITER_SUBJECT_RE.search(
+            line, 0, m.start()
+        ):
+            return True
+    return False
+
+
+def _asked(
+    text: str, a: int, b: int, mine: list[_Hit], before: list[_Hit], previous_start: int
+) -> list[tuple[_Hit, int]]:
+    """The hits the sentence ``text[a:b]`` asks the reader for, each with where the asking
+    starts. An asking verb (``_ASK_RE``, or "type"/"enter" with a destination in the chat)
+    asks for a thing named within ``_ASK_REACH`` characters after it (or, for "type it
+    here", between the verb and the destination), and, when its object is a pronoun ("go
+    ahead and type it now"), for a thing named earlier in the sentence or in the one before.
+    Not when a negation comes before the verb in its clause ("never share your PIN"), when
+    the writer is the one who sends ("we send you a code"), when the request is someone
+    else's, reported ("if anyone asks you to send your PIN ..."), or when only part of a
+    number is asked for ("the last four digits of your card number"). A thing followed by a
+    blank to fill in ("PIN: ____") is asked for too."""
+    sentence = text[a:b]
+    if _REPORTED_RE.search(sentence):
+        return []
+    found = [(h, a) for h in mine if _BLANK_RE.match(text, h.end)]
+    asks = [
+        (m.start(), m.end(), m.end() + _ASK_REACH)
+        for m in _ASK_RE.finditer(sentence)
+        if not _WRITER_SUBJECT_RE.search(sentence, 0, m.start())
+    ]
+    asks += [
+        (m.start(), m.end("object") if m.group("object") is not None else m.end(), m.end())
+        for m in _TYPE_HERE_RE.finditer(sentence)
+    ]
+    for start, end, reach in sorted(asks):
+        clause = max((c.end() for c in _CLAUSE_BREAK_RE.finditer(sentence, 0, start)), default=0)
+        if _NEGATION_RE.search(sentence, clause, start):
+            continue
+        stop = _CLAUSE_BREAK_RE.search(sentence, end)
+        if _MACHINE_RE.search(sentence, start, stop.start() if stop else len(sentence)):
+            continue
+        named = [
+            h
+            for h in mine
+            if a + start <= h.start < a + max(reach, end)
+            and not _GAP_RE.search(text, a + end, max(a + end, h.start))
+            and not _PARTIAL_RE.search(text, a + start, h.start)
+        ]
+        if named:
+            found += [(h, a) for h in named]
+            continue
+        pronoun = _PRONOUN_RE.search(sentence, start, max(reach, end))
+        if (
+            pronoun
+            and _HANDING_RE.match(sentence, start)
+            and not _GAP_RE.search(sentence, end, max(end, pronoun.start()))
+        ):
+            earlier = [h for h in mine if h.start < a + start] or before
+            found += [(h, a if h.start >= a else previous_start) for h in earlier]
+    return list(dict(found).items())
 
 
 class BrandVoiceParams(GuardParams):
@@ -445,13 +579,17 @@ class BrandVoiceGuard:
     def _requests(
         text: str, sentences: list[tuple[int, int]], hits: list[_Hit]
     ) -> list[tuple[_Hit, tuple[int, int]]]:
-        """Hits inside a sentence that asks for something and negates nothing."""
+        """Hits the text asks the reader to hand over (see ``_asked``), each with the span of
+        the sentence (or the two sentences) that asks. A line that asks and ends with a colon
+        ("I need to confirm a few details:") asks for what the lines under it name."""
         out: list[tuple[_Hit, tuple[int, int]]] = []
-        for hit in hits:
-            sentence = next(((a, b) for a, b in sentences if a <= hit.start < b), None)
-            if sentence is None:
-                continue
-            words = text[sentence[0] : sentence[1]]
-            if _REQUEST_RE.search(words) and not _NEGATION_RE.search(words):
-                out.append((hit, sentence))
+        for i, (a, b) in enumerate(sentences):
+            mine = [h for h in hits if a <= h.start < b]
+            before = [h for h in hits if i and sentences[i - 1][0] <= h.start < a]
+            for hit, start in _asked(text, a, b, mine, before, sentences[i - 1][0] if i else a):
+                out.append((hit, (start, b)))
+            if text[a:b].rstrip().endswith(":") and _introduces_list(text[a:b]):
+                block = text.find("\n\n", b)
+                end = len(text) if block < 0 else block
+                out += [(h, (h.start, h.end)) for h in hits if b <= h.start < end]
         return out
