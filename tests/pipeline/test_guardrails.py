@@ -332,6 +332,33 @@ async def test_the_bank_never_asks_for_credentials(answer: str, blocked: bool) -
         assert reply.action == "allow" and reply.text == answer
 
 
+@pytest.mark.parametrize(
+    ("question", "stopped"),
+    [
+        ("Can I sue the bank for closing my account without notice?", True),
+        ("Is it legal for my landlord to keep my deposit?", True),
+        ("Which regulation did you break by freezing my account?", True),
+        ("How much income tax will I owe on my savings interest?", True),
+        ("How can I pay less tax on the interest?", True),
+        ("Can I change my legal name on my account?", False),
+        ("Is my cash ISA tax-free?", False),
+        ("Can I get a statement of the interest I earned this year?", False),
+    ],
+)
+async def test_the_bank_gives_no_legal_or_tax_advice(question: str, stopped: bool) -> None:
+    # The scope guard cannot tell tax on savings from savings (BENCHMARKS.md, "Red team"):
+    # the bank's legal_and_tax deny list stops requests for advice, not mentions of the words.
+    from tether import load_policy
+
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel(["Here is what I can tell you."]))
+    reply = await rails.chat(question, tenant="northbank")
+    legal = [v for v in reply.verdicts if v.guard == "legal_and_tax"]
+    assert legal and legal[0].flagged is stopped
+    if stopped:
+        assert reply.action == "block"
+        assert reply.text.startswith("I'm sorry, I can't give legal or tax advice.")
+
+
 async def test_the_bank_never_repeats_a_card_number_but_gives_back_the_rest() -> None:
     # The constraint "never repeat a full card number" broke when the input's card number
     # was pseudonymized: the model echoed the placeholder and the pipeline restored it (found
