@@ -219,7 +219,7 @@ _WRITER_SUBJECT_RE = re.compile(
 # now": a destination in the conversation, or a pronoun and "now".
 _TYPE_HERE_RE = re.compile(
     r"(?i)\b(?:go ahead and |just |please )?(?:type|enter|paste|input|write|put|pop|stick|drop"
-    r"|key in)\b(?P<object>[^.!?\n]{0,60}?)\b(?:here|below|in (?:the|this|your|our|my) (?:chat"
+    r"|key in)\b(?P<object>[^.!?\n]{0,60}?)\b(?:here|below|in(?:to)? (?:the|this|your|our|my) (?:chat"
     r"|conversation|reply|message|next message|box|message box|field|window)|to me|for me)\b"
     r"|\b(?:go ahead and |just |please )?(?:type|enter|paste|send|share|pop) (?:it|them|that|this"
     r"|those) (?:now|over)\b"
