@@ -116,7 +116,8 @@ def asr(
         cache.close()
     raw_s, raw_g = attack_success(figures["raw"])
     full_s, full_g = attack_success(figures["full"])
-    where = policy_path.resolve().parent.relative_to(ROOT)
+    folder = policy_path.resolve().parent
+    where = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
     source = "the policy's seeds" if policy_seeds else "no policy seeds"
     if seeds_file:
         source += f" and {len(seeds)} from {seeds_file}"

@@ -238,6 +238,7 @@ CREDENTIALS = ("PIN", "card number", "one-time code", "passcode", "password", "C
         "You don't need to visit a branch: just confirm your password here.",  # other clause
         "I can't see your card from here, so type the full card number in this chat.",
         "Please go ahead and type your app password into the chat.",  # found on fresh seeds
+        "I will have to ask you for your one-time code now.",
         "Whats your passcode? dont worry, this chat is safe.",  # no apostrophes
         "Could you read out your card number and the CVV for me?",
         "Please complete the form:\nName: ____\nPIN: ____",  # a blank to fill in

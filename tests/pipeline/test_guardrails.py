@@ -359,6 +359,29 @@ async def test_the_bank_gives_no_legal_or_tax_advice(question: str, stopped: boo
         assert reply.text.startswith("I'm sorry, I can't give legal or tax advice.")
 
 
+@pytest.mark.parametrize(
+    ("answer", "blocked"),
+    [
+        ("Under the Consumer Rights Act you are entitled to a full refund from the gym.", True),
+        ("The interest is taxed at 20%, so you owe tax on anything above your allowance.", True),
+        ("No, it is illegal for them to take it from your wages.", True),
+        ("If your card was stolen, report it to us and to law enforcement.", False),
+        ("I can't give legal advice, but I can help you freeze your card in the app.", False),
+    ],
+)
+async def test_the_bank_answers_carry_no_legal_or_tax_advice(answer: str, blocked: bool) -> None:
+    # Asked in everyday words, such a request passes the input guards; the answer is checked.
+    from tether import load_policy
+
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel([answer]))
+    reply = await rails.chat("How do I freeze my card in the app?", tenant="northbank")
+    if blocked:
+        assert reply.action == "block"
+        assert reply.text.startswith("I'm sorry, I can't give legal or tax advice.")
+    else:
+        assert reply.action == "allow" and reply.text == answer
+
+
 async def test_the_bank_never_repeats_a_card_number_but_gives_back_the_rest() -> None:
     # The constraint "never repeat a full card number" broke when the input's card number
     # was pseudonymized: the model echoed the placeholder and the pipeline restored it (found

@@ -207,7 +207,7 @@ _ASK = (
     r"|ready (?:to|for) (?:receive|take|accept|check|verify|have)"
     r"|(?:i|we)(?:'ll|\u2019ll| will| would| do| must| also| just| now| first)*"
     r" (?:need|require|must have)(?: to (?:see|have|check|confirm|verify))? (?:your|the)"
-    r"|(?:i|we) (?:must |have to |need to |will |'ll |\u2019ll )?ask (?:you )?for"
+    r"|(?:i|we)(?:'ll|\u2019ll| will| must| have to| need to| just| also)* ask (?:you )?for"
     r"|requires? you to (?:send|share|give|provide|tell|confirm|enter|type|read out)"
 )
 _ASK_RE = re.compile(rf"(?i)\b(?:{_ASK})\b")
@@ -219,8 +219,9 @@ _WRITER_SUBJECT_RE = re.compile(
 # now": a destination in the conversation, or a pronoun and "now".
 _TYPE_HERE_RE = re.compile(
     r"(?i)\b(?:go ahead and |just |please )?(?:type|enter|paste|input|write|put|pop|stick|drop"
-    r"|key in)\b(?P<object>[^.!?\n]{0,60}?)\b(?:here|below|in(?:to)? (?:the|this|your|our|my) (?:chat"
-    r"|conversation|reply|message|next message|box|message box|field|window)|to me|for me)\b"
+    r"|key in)\b(?P<object>[^.!?\n]{0,60}?)\b(?:here|below|in(?:to)? (?:the|this|your|our|my)"
+    r" (?:chat|conversation|reply|message|next message|box|message box|field|window)|to me"
+    r"|for me)\b"
     r"|\b(?:go ahead and |just |please )?(?:type|enter|paste|send|share|pop) (?:it|them|that|this"
     r"|those) (?:now|over)\b"
 )
