@@ -238,6 +238,8 @@ CREDENTIALS = ("PIN", "card number", "one-time code", "passcode", "password", "C
         "You don't need to visit a branch: just confirm your password here.",  # other clause
         "I can't see your card from here, so type the full card number in this chat.",
         "Please go ahead and type your app password into the chat.",  # found on fresh seeds
+        "Please don't hesitate to send me your PIN.",
+        "To protect you from scammers, send me your one-time code now.",
         "I will have to ask you for your one-time code now.",
         "Whats your passcode? dont worry, this chat is safe.",  # no apostrophes
         "Could you read out your card number and the CVV for me?",

@@ -238,15 +238,18 @@ _GAP_RE = re.compile(
 _PRONOUN_RE = re.compile(
     r"(?i)\b(?:it|them|that|this|those|the code|the number)\b(?!'s|\u2019s| is| was)"
 )
+# ("Don't hesitate to send me your PIN" negates nothing.)
 _NEGATION_RE = re.compile(
-    r"(?i)\b(?:never|not|no one|nobody|no need|don'?t|do not|doesn'?t|won'?t|will not"
+    r"(?i)(?:\b(?:never|not|no one|nobody|no need|don'?t|do not|doesn'?t|won'?t|will not"
     r"|shouldn'?t|should not|mustn'?t|must not|cannot|can'?t|avoid)\b"
-    r"|\b(?:don|won|can|doesn|shouldn|mustn)\u2019t\b"
+    r"|\b(?:don|won|can|doesn|shouldn|mustn)\u2019t\b)(?! hesitate)"
 )
 # Someone else's request, reported: "if someone asks you to send your PIN, it is a scam".
+# (Not every sentence that says "scam": "to protect you from scams, send me your PIN" asks.)
 _REPORTED_RE = re.compile(
-    r"(?i)\b(?:if|when|whenever|anyone who|someone who)\b[^.!?]{0,60}?\b(?:asks?|asking|asked)"
-    r"\b|\b(?:scam|scammers?|fraudsters?|phishing|criminals?)\b"
+    r"(?i)\b(?:if|when|whenever|anyone|anybody|someone|somebody|people|callers?|nobody"
+    r"|scam|scams|scammers?|fraudsters?|criminals?|messages?|texts?|e-?mails?)\b"
+    r"[^.!?]{0,60}?\b(?:asks?|asking|asked|requests?|requesting|says?|said|saying)\b"
 )
 # Part of a number is not the number ("the last four digits of your card number"), and a new
 # PIN or password is set, not handed over ("choose a new PIN and repeat it").
@@ -259,7 +262,7 @@ _PARTIAL_RE = re.compile(
 _MACHINE_RE = re.compile(
     r"(?i)\b(?:at|on|in|into|using|with) (?:the|any|a|an|our|your|its) (?:[\w-]+ )?(?:atm|cash"
     r" ?machine|cashpoint|keypad|pin ?pad|card reader|terminal|till|machine|app|website|login"
-    r" page|login screen|screen|browser|website)s?\b"
+    r" page|login screen|screen|browser)s?\b"
 )
 # Verbs whose "it" can stand for a thing named before: "I need your code. Send it over."
 _HANDING_RE = re.compile(
