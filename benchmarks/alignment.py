@@ -11,6 +11,7 @@ folders) without calling the model again for the raw and prompted stacks.
 
     python benchmarks/alignment.py                 # both examples, ~40 min cold on 2 cores
     python benchmarks/alignment.py --only bank --limit 20
+    python benchmarks/alignment.py --only bank --policy /tmp/variant/policy.yaml
 """
 
 from __future__ import annotations
@@ -71,14 +72,18 @@ def main() -> None:
     parser.add_argument("--only", choices=sorted(EXAMPLES))
     parser.add_argument("--limit", type=int, help="First N cases of each suite (a quick look).")
     parser.add_argument("--runs-dir", type=Path, default=ROOT / ".tether/runs")
+    parser.add_argument("--policy", type=Path,
+                        help="With --only: a variant of that example's policy (its suites stay).")  # fmt: skip
     args = parser.parse_args()
+    if args.policy and not args.only:
+        parser.error("--policy needs --only (which example's suites to run)")
     cache = ResponseCache(default_cache_path())
     rows: list[str] = []
     samples: list[tuple[str, CaseResult]] = []
     for name, tenant in EXAMPLES.items():
         if args.only and name != args.only:
             continue
-        policy = load_policy(ROOT / f"examples/{name}/policy.yaml")
+        policy = load_policy(args.policy or ROOT / f"examples/{name}/policy.yaml")
         without = policy.model_copy(
             update={"recovery": policy.recovery.model_copy(update={"enabled": False})}
         )
