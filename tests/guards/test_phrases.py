@@ -265,6 +265,9 @@ async def test_forbidden_requests_in_their_many_forms(text: str) -> None:
         "Call us and provide them with your card details.",  # a third party
         "Dont give your passcode to anyone, not even us.",
         "No need to share any passwords with me.",
+        # Found on the embedded model's answers to "How do I reset my card PIN?".
+        "You will be asked to provide your card number, which is shown on the website.",
+        "You'll be asked to enter a new PIN and confirm it with your card number.",
     ],
 )
 async def test_forbidden_requests_leave_mentions_alone(text: str) -> None:
