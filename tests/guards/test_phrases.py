@@ -268,6 +268,8 @@ async def test_forbidden_requests_in_their_many_forms(text: str) -> None:
         # Found on the embedded model's answers to "How do I reset my card PIN?".
         "You will be asked to provide your card number, which is shown on the website.",
         "You'll be asked to enter a new PIN and confirm it with your card number.",
+        "You'll need to provide your card number, which is printed on the card.",
+        "The process is simple, but it requires you to provide a card number.",
     ],
 )
 async def test_forbidden_requests_leave_mentions_alone(text: str) -> None:

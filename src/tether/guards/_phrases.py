@@ -210,6 +210,17 @@ _ASK = (
     r"|(?:i|we)(?:'ll|\u2019ll| will| must| have to| need to| just| also)* ask (?:you )?for"
     r"|requires? you to (?:send|share|give|provide|tell|confirm|enter|type|read out)"
 )
+# "You'll need to provide your card number" or "it requires you to provide ..." describes a
+# step (at the ATM, on the site) unless the writer is who receives it: "requires you to
+# provide your PIN before I can help", "you need to send it to me".
+_DESCRIBED_RE = re.compile(
+    r"(?i)(?:\byou(?:'ll|\u2019ll| will)? (?:need|have|must|be required) to|\byou must"
+    r"|\brequires? you to)\s*$"
+)
+_TO_WRITER_RE = re.compile(
+    r"(?i)\b(?:to me|to us|with me|with us|me with|us with|here|below|in (?:this|the) chat"
+    r"|(?:so|before|then|and)(?: that)? (?:i|we)(?: can| could| will|'ll|\u2019ll)?)\b"
+)
 _ASK_RE = re.compile(rf"(?i)\b(?:{_ASK})\b")
 # The writer offering, not asking: "we also send a one-time code to your phone".
 _WRITER_SUBJECT_RE = re.compile(
@@ -427,6 +438,11 @@ def _asked(
     for start, end, reach in sorted(asks):
         clause = max((c.end() for c in _CLAUSE_BREAK_RE.finditer(sentence, 0, start)), default=0)
         if _NEGATION_RE.search(sentence, clause, start):
+            continue
+        described = _DESCRIBED_RE.search(sentence, clause, start) or sentence[
+            start:end
+        ].lower().startswith(("require", "requires"))
+        if described and not _TO_WRITER_RE.search(sentence, end):
             continue
         stop = _CLAUSE_BREAK_RE.search(sentence, end)
         if _MACHINE_RE.search(sentence, start, stop.start() if stop else len(sentence)):
