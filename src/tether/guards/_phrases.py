@@ -398,15 +398,18 @@ def _stricter(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
 
+def _clause_start(sentence: str, pos: int) -> int:
+    """Where the clause holding ``sentence[pos]`` starts (``_CLAUSE_BREAK_RE``)."""
+    return max((c.end() for c in _CLAUSE_BREAK_RE.finditer(sentence, 0, pos)), default=0)
+
+
 def _introduces_list(line: str) -> bool:
     """Whether ``line`` (ending with a colon) asks for what follows it."""
-    for m in _ASK_RE.finditer(line):
-        clause = max((c.end() for c in _CLAUSE_BREAK_RE.finditer(line, 0, m.start())), default=0)
-        if not _NEGATION_RE.search(line, clause, m.start()) and not _WRITER_SUBJECT_RE.search(
-            line, 0, m.start()
-        ):
-            return True
-    return False
+    return any(
+        not _NEGATION_RE.search(line, _clause_start(line, m.start()), m.start())
+        and not _WRITER_SUBJECT_RE.search(line, 0, m.start())
+        for m in _ASK_RE.finditer(line)
+    )
 
 
 def _asked(
@@ -436,12 +439,12 @@ def _asked(
         for m in _TYPE_HERE_RE.finditer(sentence)
     ]
     for start, end, reach in sorted(asks):
-        clause = max((c.end() for c in _CLAUSE_BREAK_RE.finditer(sentence, 0, start)), default=0)
+        clause = _clause_start(sentence, start)
         if _NEGATION_RE.search(sentence, clause, start):
             continue
         described = _DESCRIBED_RE.search(sentence, clause, start) or sentence[
             start:end
-        ].lower().startswith(("require", "requires"))
+        ].lower().startswith("require")
         if described and not _TO_WRITER_RE.search(sentence, end):
             continue
         stop = _CLAUSE_BREAK_RE.search(sentence, end)
