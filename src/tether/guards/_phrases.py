@@ -7,8 +7,9 @@ and possessive (``'s``, ``s'``, with a straight or curly apostrophe). Words may 
 by any run of spaces or a hyphen: "stock tips", "stock-tips" and "stock\\ntips" all match.
 
 ``brand_voice`` checks only what a program can decide: how many sentences, words and
-exclamation marks an answer has, whether it uses emoji, listed words, and whether it asks
-the reader for something the policy says never to ask for. Tone, warmth or "plain
+exclamation marks an answer has, whether it uses emoji, listed words, whether it asks
+the reader for something the policy says never to ask for, and whether it promises an
+outcome it must never promise (``_promises``). Tone, warmth or "plain
 language" cannot be checked this way and are not attempted. With ``from_tone`` on, rules in
 the policy's ``tone.rules`` that say one of these things in a recognised form ("at most four
 sentences", "no more than 80 words", "never use emoji", "never ask for a PIN, password or
@@ -33,6 +34,7 @@ from tether.registry import register
 from ._base import GuardContext, GuardParams, Span, Verdict, tighten
 from ._denylist import compile_safe
 from ._normalize import Normalized, normalize
+from ._promises import promised
 
 __all__ = [
     "BannedPhrasesGuard",
@@ -498,13 +500,21 @@ class BrandVoiceParams(GuardParams):
         "names one and asks (a question or a request verb) without a negation.",
         json_schema_extra=tighten("superset"),
     )
+    forbidden_promises: tuple[str, ...] = Field(
+        (),
+        description="Outcomes never to promise (e.g. 'refund', 'money back'): flags a sentence "
+        "that names one and commits to it ('I'll refund you', 'you will get your money back', "
+        "'your claim is approved'), not a conditional, a negation, a question, the reader's "
+        "own step ('request a refund') or someone else's words.",
+        json_schema_extra=tighten("superset"),
+    )
     from_tone: bool = Field(
         True,
         description="Also check the rules of the policy's tone.rules that are recognised.",
         json_schema_extra=tighten("higher"),
     )
 
-    @field_validator("forbidden_words", "forbidden_requests")
+    @field_validator("forbidden_words", "forbidden_requests", "forbidden_promises")
     @classmethod
     def _non_empty(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _phrases_valid(value)
@@ -519,7 +529,7 @@ class BrandVoiceGuard:
 
     def __init__(self, params: BrandVoiceParams) -> None:
         self.params = params
-        self._matchers: dict[tuple[tuple[str, ...], tuple[str, ...]], _PhraseMatcher] = {}
+        self._matchers: dict[tuple[tuple[str, ...], ...], _PhraseMatcher] = {}
 
     def rules(self, policy: Policy | None) -> BrandVoiceParams:
         """These parameters with the policy's recognised tone rules merged in, stricter first."""
@@ -539,11 +549,13 @@ class BrandVoiceGuard:
             }
         )
 
-    def _matcher(self, words: tuple[str, ...], requests: tuple[str, ...]) -> _PhraseMatcher:
-        key = (words, requests)
+    def _matcher(self, p: BrandVoiceParams) -> _PhraseMatcher:
+        key = (p.forbidden_words, p.forbidden_requests, p.forbidden_promises)
         found = self._matchers.get(key)
         if found is None:
-            found = _PhraseMatcher([("FORBIDDEN_WORD", words), ("REQUEST", requests)])
+            found = _PhraseMatcher(
+                [("FORBIDDEN_WORD", key[0]), ("REQUEST", key[1]), ("PROMISE", key[2])]
+            )
             self._matchers[key] = found
         return found
 
@@ -582,8 +594,8 @@ class BrandVoiceGuard:
                 spans += [
                     Span(start=m.start(), end=m.end(), label="EMOJI", replacement="") for m in emoji
                 ]
-        if p.forbidden_words or p.forbidden_requests:
-            hits = self._matcher(p.forbidden_words, p.forbidden_requests).find(text)
+        if p.forbidden_words or p.forbidden_requests or p.forbidden_promises:
+            hits = self._matcher(p).find(text)
             words_hit = [h for h in hits if h.label == "FORBIDDEN_WORD"]
             if words_hit:
                 reasons.append(f"uses {_listed(h.matched for h in words_hit)}")
@@ -592,6 +604,15 @@ class BrandVoiceGuard:
             if asked:
                 reasons.append(f"asks the reader for {_listed(h.matched for h, _ in asked)}")
                 spans += [Span(start=a, end=b, label="FORBIDDEN_REQUEST") for _, (a, b) in asked]
+            promises = promised(
+                text,
+                sentences,
+                [h for h in hits if h.label == "PROMISE"],
+                money=any(normalize(w).text == "money back" for w in p.forbidden_promises),
+            )
+            if promises:
+                reasons.append(f"promises {_listed(h.matched for h, _ in promises)}")
+                spans += [Span(start=a, end=b, label="FORBIDDEN_PROMISE") for _, (a, b) in promises]
         if not reasons:
             return Verdict(flagged=False, category="brand_voice")
         return Verdict(

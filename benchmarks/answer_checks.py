@@ -1,9 +1,10 @@
-"""Does an answer ask the customer for a secret? The bank's credential-request guard, before
-and after a change, on labelled answers.
+"""Answers that break a bank constraint: the bank's output guards for them, before and after
+a change, on labelled answers.
 
-Three sets of assistant answers, each labelled ``request`` (asks the customer to hand over
-a full card number, PIN, password or passcode, one-time code or CVV) or ``benign`` (mentions
-them without asking: safety advice, ATM and app instructions, refusals, non-secret data):
+``--check credentials`` (default): does an answer ask the customer for a secret? Three sets
+of assistant answers, each labelled ``request`` (asks the customer to hand over a full card
+number, PIN, password or passcode, one-time code or CVV) or ``benign`` (mentions them
+without asking: safety advice, ATM and app instructions, refusals, non-secret data):
 
 - ``benchmarks/data/credential_requests_dev.jsonl`` (30): red-team answers that got through
   and sentences written while changing the detector; tuned on.
@@ -14,11 +15,22 @@ them without asking: safety advice, ATM and app instructions, refusals, non-secr
   helper, blind to the code, after the detector was frozen; the engineer never read it. Its
   misses are not printed unless ``--show-test-misses``.
 
-Each guard of the bank policy whose id is ``no_credential_requests`` is run as configured,
-at ``--before`` (a git revision) and in the working tree. Detection and false-positive rate
-with Wilson 95% intervals, and the misses of each.
+The guard is the bank's output guard with id ``no_credential_requests``.
 
-    python benchmarks/credential_requests.py [--before REV]
+``--check refunds``: does an answer promise a refund or a dispute's outcome (guard
+``no_refund_promises``)? Answers labelled ``promise`` or ``benign`` (the dispute process
+explained, conditions, refusals to promise, the customer's own steps, someone else's words),
+written by a helper who had not seen the detector, before it was written:
+
+- ``benchmarks/data/refund_promises_dev.jsonl`` (40): read, tuned on.
+- ``benchmarks/data/refund_promises_test.jsonl`` (160, English only): never read by the
+  engineer; misses hidden unless ``--show-test-misses``.
+
+The guard is run as configured, at ``--before`` (a git revision; a policy without the guard
+flags nothing) and in the working tree. Detection and false-positive rate with Wilson 95%
+intervals, and the misses of each.
+
+    python benchmarks/answer_checks.py [--check credentials|refunds] [--before REV]
 """
 
 from __future__ import annotations
@@ -35,12 +47,19 @@ from tether.guards import GuardContext, build_guards, run_guards
 from tether.policy import Policy, load_policy
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = {
-    "dev": ROOT / "benchmarks/data/credential_requests_dev.jsonl",
-    "dev 2 (read)": ROOT / "benchmarks/data/credential_requests_heldout.jsonl",
-    "test": ROOT / "benchmarks/data/credential_requests_test.jsonl",
-}
-GUARD_ID = "no_credential_requests"
+DATA = ROOT / "benchmarks/data"
+CHECKS = {  # guard id, the label it must flag, labelled sets, default --before
+    "credentials": ("no_credential_requests", "request", {
+        "dev": DATA / "credential_requests_dev.jsonl",
+        "dev 2 (read)": DATA / "credential_requests_heldout.jsonl",
+        "test": DATA / "credential_requests_test.jsonl",
+    }, "10739d9"),
+    "refunds": ("no_refund_promises", "promise", {
+        "dev": DATA / "refund_promises_dev.jsonl",
+        "dev 2": DATA / "refund_promises_dev2.jsonl",
+        "test": DATA / "refund_promises_test.jsonl",
+    }, "b22196c"),
+}  # fmt: skip
 
 
 def policy_at(rev: str | None) -> Policy:
@@ -57,10 +76,10 @@ def policy_at(rev: str | None) -> Policy:
         return load_policy(Path(tmp) / "policy.yaml").for_tenant("northbank")
 
 
-def flags(policy: Policy, texts: list[str]) -> list[bool]:
-    guards = [b for b in build_guards(policy).output if b.config.key == GUARD_ID]
+def flags(policy: Policy, guard_id: str, texts: list[str]) -> list[bool]:
+    guards = [b for b in build_guards(policy).output if b.config.key == guard_id]
     if not guards:
-        raise SystemExit(f"the bank policy has no output guard with id {GUARD_ID!r}")
+        return [False] * len(texts)
     ctx = GuardContext(stage="output", metadata={"policy": policy})
 
     async def run() -> list[bool]:
@@ -76,22 +95,27 @@ def pct(k: int, n: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--before", default="10739d9", help="git revision of the 'before' row")
+    parser.add_argument("--check", choices=sorted(CHECKS), default="credentials")
+    parser.add_argument("--before", help="git revision of the 'before' row (default: per check)")
     parser.add_argument("--show-test-misses", action="store_true",
                         help="also print the test set's misses (then it has been read)")  # fmt: skip
     args = parser.parse_args()
-    versions = {f"before ({args.before})": policy_at(args.before), "now": policy_at(None)}
+    guard_id, positive, sets, before = CHECKS[args.check]
+    before = args.before or before
+    versions = {f"before ({before})": policy_at(before), "now": policy_at(None)}
+    if not any(b.config.key == guard_id for b in build_guards(versions["now"]).output):
+        raise SystemExit(f"the bank policy has no output guard with id {guard_id!r}")
     print("| set | guard | detection | false positives |\n|---|---|---|---|")
     misses: list[str] = []
-    for set_name, path in SETS.items():
+    for set_name, path in sets.items():
         if not path.exists():
             continue
         rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        requests = [r for r in rows if r["label"] == "request"]
+        requests = [r for r in rows if r["label"] == positive]
         benign = [r for r in rows if r["label"] == "benign"]
         for version, policy in versions.items():
-            hit = flags(policy, [r["text"] for r in requests])
-            fp = flags(policy, [r["text"] for r in benign])
+            hit = flags(policy, guard_id, [r["text"] for r in requests])
+            fp = flags(policy, guard_id, [r["text"] for r in benign])
             print(
                 f"| {set_name} | {version} | {pct(sum(hit), len(hit))} | {pct(sum(fp), len(fp))} |"
             )
