@@ -212,7 +212,7 @@ def promised(
                 continue
             if _COMPOUND_RE.match(text, hit.end):  # "your refund request went to the merchant"
                 continue
-            if _CONDITION_AFTER_RE.search(sentence, pos):
+            if _CONDITION_AFTER_RE.search(sentence, pos, stop):
                 continue
             if _READER_STEP_RE.search(before):
                 continue
