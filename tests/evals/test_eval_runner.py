@@ -181,6 +181,26 @@ def test_cached_answers_are_reused_across_runs_and_stacks_keep_apart(
     cache.close()
 
 
+def test_a_policy_change_that_leaves_the_prompt_alone_keeps_the_cached_answers(
+    suite: Suite, policy: Policy, tmp_path: Path
+) -> None:
+    # A guard added changes the policy's version and the run's folder, not what the model is
+    # sent (the canary included): the second run is answered from the cache, so comparing
+    # the two is a paired comparison, not two samples of the model.
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    first = ScriptedModel([obliging], repeat_last=True)
+    a = run(suite, policy, first, "full", tmp_path / "a", cache)
+    data = policy.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["guards"]["output"].append({"guard": "length", "params": {"max_chars": 5000}})
+    stricter = Policy.model_validate(data)
+    assert stricter.version != policy.version
+    second = ScriptedModel([obliging], repeat_last=True)
+    b = run(suite, stricter, second, "full", tmp_path / "b", cache)
+    assert second.calls == [] and first.calls
+    assert {k: r.output for k, r in a.items()} == {k: r.output for k, r in b.items()}
+    cache.close()
+
+
 def test_plan_counts_calls_and_cache_hits(suite: Suite, policy: Policy, tmp_path: Path) -> None:
     cache = ResponseCache(tmp_path / "cache.sqlite")
     model = ScriptedModel([obliging], repeat_last=True)

@@ -539,7 +539,13 @@ async def run_suite(
     info = plan.info
     rails = None
     if info.stack == "full":
-        key = hashlib.sha256(f"tether-eval-canary:{info.run_id}".encode()).digest()
+        # Not the run id, which holds the policy's version: a change that leaves the prompt
+        # alone (a guard added, a threshold moved) must send the model the same system prompt,
+        # canary included, so that both runs get the same (cached) answers and the comparison
+        # is paired. Otherwise every policy change resamples the model, and on the red team's
+        # blind seeds that moved a run by a few attacks in 508 (a sixth of the answers changed).
+        ident = json.dumps([info.suite, info.suite_sha, info.model, info.tenant, info.seed])
+        key = hashlib.sha256(f"tether-eval-canary:{ident}".encode()).digest()
         rails = Guardrails(policy, model=caching, sink=MemorySink(maxlen=1), canary_key=key,
                            tools=tools)  # fmt: skip
     runner = _Runner(suite, policy, caching, info.stack, info.tenant, info.seed, judge, base_dir,
