@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import sys
+from collections import Counter
 from contextlib import aclosing
 from pathlib import Path
 
@@ -121,9 +123,17 @@ async def test_a_file_that_is_not_gguf_fails_on_first_use(tmp_path: Path) -> Non
 
 
 def _repeats(text: str) -> int:
-    """How often the most repeated sentence of ``text`` occurs."""
+    """How often ``text`` repeats itself: the count of its most repeated sentence ("I'm
+    sorry. I'm sorry. …") or, for a loop of longer sentences that vary a word ("If you're
+    using a different app, you can find it on the app's website. If you're using a different
+    device, …"), of its most repeated run of five words. (Which loop SmolLM2 falls into
+    depends on how llama.cpp was built.)"""
     sentences = [s.strip() for s in text.replace("\n", ". ").split(". ") if s.strip()]
-    return max((sentences.count(s) for s in sentences), default=0)
+    words = re.findall(r"[\w']+", text.lower())
+    runs = Counter(tuple(words[i : i + 5]) for i in range(len(words) - 4))
+    return max(
+        max((sentences.count(s) for s in sentences), default=0), max(runs.values(), default=0)
+    )
 
 
 async def test_repeat_penalty_stops_a_loop(smollm2: EmbeddedModel) -> None:

@@ -396,6 +396,12 @@ def voice_rules_from_tone(tone: Tone) -> VoiceRules:
     return VoiceRules(forbidden_requests=tuple(r for r in requests if r), **found)
 
 
+@lru_cache(maxsize=64)
+def _lists_money_back(outcomes: tuple[str, ...]) -> bool:
+    """Whether ``outcomes`` lists "money back" (then amounts coming back count too)."""
+    return any(normalize(w).text == "money back" for w in outcomes)
+
+
 def _stricter(a: int | None, b: int | None) -> int | None:
     return b if a is None else a if b is None else min(a, b)
 
@@ -608,7 +614,7 @@ class BrandVoiceGuard:
                 text,
                 sentences,
                 [h for h in hits if h.label == "PROMISE"],
-                money=any(normalize(w).text == "money back" for w in p.forbidden_promises),
+                money=_lists_money_back(p.forbidden_promises),
             )
             if promises:
                 reasons.append(f"promises {_listed(h.matched for h, _ in promises)}")
