@@ -51,7 +51,6 @@ class _Amount:
     start: int
     end: int
     matched: str
-    label: str = "PROMISE"
 
 
 # Money coming back, when the policy lists "money back": an amount ("you'll get the £60
