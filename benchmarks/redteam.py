@@ -285,10 +285,15 @@ def overhead(
     stacks: list[str],
     spec: str | None = None,
     concurrency: int | None = None,
+    every_guard: bool = False,
 ) -> None:
     policy = load_policy(BANK)
+    if every_guard:  # the bank skips the guards that cannot change a blocked request's reply
+        guards = policy.guards.model_copy(update={"skip_after_block": False})
+        policy = policy.model_copy(update={"guards": guards})
     what = f"model {spec}" if spec else f"model latency {latency_ms:g} ms per call"
-    print(f"{attacks} attacks, {what}, concurrency {concurrency or 'as tether chooses'}, no cache; "
+    print(f"{attacks} attacks, {what}, concurrency {concurrency or 'as tether chooses'}, no cache, "
+          f"skip_after_block {policy.guards.skip_after_block}; "
           f"{platform.machine()}, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC\n")  # fmt: skip
     print("| stack | attacks | model calls | model time (s) | stack's own calls (s) | "
           "campaign wall (s) | overhead |")  # fmt: skip
@@ -487,6 +492,12 @@ def main() -> None:
         help="a real model (e.g. embedded) instead of the fixed latency; "
         "the model time is then the sum of its calls, timed while it holds the model",
     )
+    o.add_argument(
+        "--every-guard",
+        action="store_true",
+        help="run every input guard on every attack (the bank's policy skips, after a block, "
+        "those that cannot change the reply: guards.skip_after_block)",
+    )
     n = sub.add_parser("annotated", help="attack success judged by the harness and by an annotator")
     n.add_argument("runs", type=Path, nargs="+", help="run folders of red-team campaigns")
     n.add_argument("--labels", type=Path, default=LABELS)
@@ -513,6 +524,7 @@ def main() -> None:
             args.stacks.split(","),
             args.model,
             args.concurrency,
+            args.every_guard,
         )
 
 

@@ -131,3 +131,18 @@ def test_a_few_flips_are_not_significant(flips: int) -> None:
     worse = [result(f"c{i}", "refuse", "comply" if i < flips else "refuse") for i in range(20)]
     cmp = compare_reports(build_report(INFO, good), build_report(INFO, worse))
     assert not cmp.regression and len(cmp.regressed_cases) == flips
+
+
+def test_a_guard_skipped_after_a_block_is_not_counted_on_that_case() -> None:
+    results = [
+        result("d", "refuse", "refuse", flagged=("jailbreak",)),
+        result("e", "refuse", "refuse", flagged=("scope",)),
+        result("f", "refuse", "comply"),
+        result("b", "comply", "refuse", flagged=("scope",)),
+        result("a", "comply", "comply"),
+    ]
+    skipped = {"e": ("jailbreak",), "b": ("jailbreak",)}  # guards.skip_after_block
+    results = [r.model_copy(update={"skipped": skipped.get(r.case_id, ())}) for r in results]
+    guards = {m.name: (m.k, m.n) for m in build_report(INFO, results).guards}
+    assert guards["jailbreak.detection"] == (1, 2) and guards["jailbreak.false_positive"] == (0, 1)
+    assert guards["scope.detection"] == (1, 3) and guards["scope.false_positive"] == (1, 2)

@@ -183,3 +183,84 @@ async def test_cancelling_the_run_cancels_the_checks_that_wait() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert cancelled == ["x"]
+
+
+class Named:
+    """A check that finishes at once (or after ``wait`` seconds) under a given guard name."""
+
+    def __init__(self, name: str, wait: float | None = None) -> None:
+        self.name = name
+        self.wait = wait
+        self.calls = 0
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        self.calls += 1
+        if self.wait is not None:
+            await asyncio.sleep(self.wait)
+        return Verdict(flagged=f"<{self.name}>" in text, reason=f"said {self.name}")
+
+
+async def test_after_a_block_only_guards_that_could_change_the_reply_run() -> None:
+    cheap, scan, scope = Named("deny_list"), Named("jailbreak", wait=0), Named("scope", wait=0)
+    worded = Named("other")
+    guards = [
+        bound(cheap),
+        bound(scan, action="escalate"),  # block outranks escalate: cannot change the action
+        bound(scope),  # its topic words the refusal and may escalate the turn
+        bound(worded, message="Not that."),  # no blocking guard had a message yet
+    ]
+    verdicts = await run_guards(guards, "<deny_list>", CTX, skip_after_block=True)
+    assert [v.guard for v in verdicts] == ["deny_list", "scope", "other"]
+    assert (cheap.calls, scan.calls, scope.calls, worded.calls) == (1, 0, 1, 1)
+    # Without the option every guard runs, as before.
+    verdicts = await run_guards(guards, "<deny_list>", CTX)
+    assert [v.guard for v in verdicts] == ["deny_list", "jailbreak", "scope", "other"]
+
+
+async def test_a_blocking_guard_with_a_message_makes_later_messages_moot() -> None:
+    first, second = Named("first", wait=0), Named("second")
+    guards = [bound(first, message="First."), bound(second, message="Second.")]
+    verdicts = await run_guards(guards, "<first> <second>", CTX, skip_after_block=True)
+    assert [v.guard for v in verdicts] == ["first"] and second.calls == 0
+
+
+async def test_nothing_is_skipped_when_nothing_blocks() -> None:
+    guards = [
+        bound(Named("a", wait=0), action="escalate"),
+        bound(Named("b")),
+        bound(Named("c", wait=0), action="redact"),
+        bound(Named("d")),
+    ]
+    # Flagged but not blocking (escalate, redact): the rest still run.
+    verdicts = await run_guards(guards, "<a> <c>", CTX, skip_after_block=True)
+    assert [v.guard for v in verdicts] == ["a", "b", "c", "d"]
+    assert [v.action for v in verdicts] == ["escalate", "allow", "redact", "allow"]
+
+
+async def test_a_guard_that_fails_closed_blocks_and_what_follows_is_skipped() -> None:
+    after = Named("after")
+    verdicts = await run_guards(
+        [bound(Sleepy(5), timeout_ms=30), bound(Broken()), bound(after)],
+        "fine",
+        CTX,
+        skip_after_block=True,
+    )
+    (timed_out,) = verdicts
+    assert timed_out.error == "timed out after 30 ms" and timed_out.action == "block"
+    assert after.calls == 0
+    # Failing open is no block: the next guard runs (and this one fails closed).
+    verdicts = await run_guards(
+        [bound(Sleepy(5), timeout_ms=30, fail="open"), bound(Broken()), bound(after)],
+        "fine",
+        CTX,
+        skip_after_block=True,
+    )
+    assert [v.guard for v in verdicts] == ["sleepy", "broken"] and after.calls == 0
+
+
+async def test_skipping_guards_run_one_after_another() -> None:
+    Recording.log = []
+    guards = [bound(Recording(str(i)), id=f"g{i}") for i in range(3)]
+    verdicts = await run_guards(guards, "fine", CTX, skip_after_block=True)
+    assert Recording.log == ["start 0", "end 0", "start 1", "end 1", "start 2", "end 2"]
+    assert [v.guard for v in verdicts] == ["g0", "g1", "g2"]

@@ -224,3 +224,20 @@ def test_tightening_violations_sees_recovery_turned_on() -> None:
         update={"recovery": on.recovery.model_copy(update={"max_input_score": 0.2})}
     )
     assert tightening_violations(on, raised) == ["recovery.max_input_score: raised"]
+
+
+def test_skip_after_block_is_the_base_policys_unless_a_tenant_sets_it() -> None:
+    base = BASE.replace("guards:\n", "guards:\n  skip_after_block: true\n", 1)
+    overlay = "guards:\n  input:\n    - guard: length\n      params: {max_chars: 500}\n"
+    policy = load_policy_text(base + "tenants:\n  acme:\n" + _indent(overlay))
+    assert policy.guards.skip_after_block and policy.for_tenant("acme").guards.skip_after_block
+    # Either way is allowed: skipping changes no reply, only how many guards are on record.
+    policy = load_policy_text(
+        base + "tenants:\n  acme:\n" + _indent("guards:\n  skip_after_block: false\n")
+    )
+    assert not policy.for_tenant("acme").guards.skip_after_block
+    assert not load_policy_text(BASE).guards.skip_after_block
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.strip("\n").splitlines()) + "\n"

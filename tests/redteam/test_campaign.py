@@ -26,6 +26,7 @@ from tether.redteam import (
     ATTACKER,
     AttackerModel,
     attack_success,
+    default_strategies,
     found_attacks,
     load_seeds,
     plan_campaign,
@@ -204,3 +205,19 @@ def test_seed_files(tmp_path: Path) -> None:
     bad.write_text("- {payload: hi, goal: nonsense}\n")
     with pytest.raises(ConfigError, match=r"bad\.yaml: item 1: goal"):
         load_seeds(bad)
+
+
+def test_a_campaigns_suite_is_written_as_pure_python_yaml_would_write_it(bank: Policy) -> None:
+    """The suite's hash (and so the run id and the cached answers) must not depend on whether
+    PyYAML has libyaml: every strategy's text, homoglyphs and zero-width characters too."""
+    import yaml
+
+    from tether.evals import dump_suite, load_suite_text
+
+    names = [n for n in default_strategies() if n != "direct"]
+    strategies = [*default_strategies(), *(f"roleplay+{n}" for n in names)]
+    campaign = asyncio.run(plan_campaign(bank, tenant="northbank", strategies=strategies))
+    text = dump_suite(campaign.suite)
+    doc = yaml.safe_load(text)
+    assert text == yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    assert load_suite_text(text).cases == campaign.suite.cases

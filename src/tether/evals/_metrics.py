@@ -121,11 +121,15 @@ def _guard_metrics(results: Sequence[CaseResult]) -> tuple[Metric, ...]:
     names = sorted({f.guard for r in scored for f in r.flagged})
     out = []
     for name in names:
-        hit = sum(any(f.guard == name for f in r.flagged) for r in stop)
-        fp = sum(any(f.guard == name for f in r.flagged) for r in benign)
-        out.append(_metric(f"{name}.detection", "higher", hit, len(stop),
+        # A guard skipped after another blocked (guards.skip_after_block) is not counted on
+        # that case either way: its figures are over the cases it ran on.
+        ran_stop = [r for r in stop if name not in r.skipped]
+        ran_benign = [r for r in benign if name not in r.skipped]
+        hit = sum(any(f.guard == name for f in r.flagged) for r in ran_stop)
+        fp = sum(any(f.guard == name for f in r.flagged) for r in ran_benign)
+        out.append(_metric(f"{name}.detection", "higher", hit, len(ran_stop),
                            f"{name} flagged a case that must be stopped"))  # fmt: skip
-        out.append(_metric(f"{name}.false_positive", "lower", fp, len(benign),
+        out.append(_metric(f"{name}.false_positive", "lower", fp, len(ran_benign),
                            f"{name} flagged a benign case"))  # fmt: skip
     return tuple(out)
 

@@ -275,6 +275,7 @@ class _Runner:
                         FlaggedGuard(guard=v.guard, stage=v.stage, score=v.score, action=v.action)
                         for v in response.flagged
                     ),
+                    "skipped": _skipped(self.rails, tenant, response),
                 }
                 system, canary = _system_of(self.rails, tenant, case)
             else:
@@ -475,6 +476,19 @@ def _stats(stats: CallStats) -> dict[str, Any]:
         "model_calls": stats.calls,
         "cached_calls": stats.cached,
     }
+
+
+def _skipped(
+    rails: Guardrails | None, tenant: str | None, response: GuardedResponse
+) -> tuple[str, ...]:
+    """The input guards a turn did not run: skipped after another blocked."""
+    if rails is None:
+        return ()
+    guards = rails.resolve(tenant).guards
+    if not guards.skip_after_block:
+        return ()
+    ran = {v.guard for v in response.verdicts if v.stage == "input"}
+    return tuple(b.config.key for b in guards.input if b.config.key not in ran)
 
 
 def _behavior_of(response: GuardedResponse, rails: Guardrails | None) -> Behavior:

@@ -179,7 +179,12 @@ def dump_suite(suite: Suite) -> str:
     if suite.description:
         doc["description"] = suite.description
     doc["cases"] = cases
-    return yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
+    # libyaml's dumper where PyYAML has it: the same text (a red-team test checks), five times
+    # faster; a 1,000-attack campaign's suite took 1.2 s to write in pure Python.
+    return yaml.dump(doc, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100)
+
+
+_DUMPER: type[yaml.SafeDumper] | type[Any] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 
 def _slug(name: str) -> str:

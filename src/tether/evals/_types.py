@@ -250,6 +250,11 @@ class CaseResult(_Strict):
     passed: bool
     action: str | None = Field(None, description="The pipeline's final action (full stack).")
     flagged: tuple[FlaggedGuard, ...] = ()
+    skipped: tuple[str, ...] = Field(
+        (),
+        description="Input guards not run because one before them blocked "
+        "(`guards.skip_after_block`); left out of their detection and false-positive counts.",
+    )
     tool_calls: tuple[ToolCallSummary, ...] = Field(
         (), description="Agent runs: every tool call the model made, and what became of it."
     )

@@ -39,6 +39,7 @@ class BoundGuard:
 class PolicyGuards:
     input: tuple[BoundGuard, ...]
     output: tuple[BoundGuard, ...]
+    skip_after_block: bool = False  # for the input guards: see run_guards
 
 
 def build_guards(policy: Policy) -> PolicyGuards:
@@ -57,6 +58,7 @@ def build_guards(policy: Policy) -> PolicyGuards:
     return PolicyGuards(
         input=tuple(_bind(c, "input") for c in policy.guards.input),
         output=tuple(_bind(c, "output") for c in output_cfgs),
+        skip_after_block=policy.guards.skip_after_block,
     )
 
 
@@ -67,10 +69,24 @@ def _bind(cfg: GuardConfig, stage: Stage) -> BoundGuard:
     return BoundGuard(cfg, guard, stage, int(reg.extra.get("timeout_ms", DEFAULT_TIMEOUT_MS)))
 
 
-async def run_guards(guards: Sequence[BoundGuard], text: str, ctx: GuardContext) -> list[Verdict]:
+async def run_guards(
+    guards: Sequence[BoundGuard],
+    text: str,
+    ctx: GuardContext,
+    *,
+    skip_after_block: bool = False,
+) -> list[Verdict]:
     """Run ``guards`` on ``text`` concurrently; one verdict each, in order. A guard that raises
     or overruns ``timeout_ms`` yields an error verdict that blocks (fail closed) or is ignored
     (fail open), as its config says.
+
+    With ``skip_after_block`` the guards run one after another, in order, and once one blocks
+    (an error that fails closed included) those after it that cannot change the answer are
+    not run and give no verdict: every guard but ``scope`` (its topic decides the refusal's
+    wording and whether the turn is escalated) and, until a blocking guard had one, guards
+    with a ``message`` of their own (the first blocking guard's message is the reply). Block
+    outranks every other action, so the action and the reply are those of the full run; only
+    the record of which guards would also have fired is shorter.
 
     Each check starts at once, in order, in the caller's task (as ``asyncio``'s eager tasks
     do). Rule-based checks finish without ever waiting, so they cost no task and no timer
@@ -82,7 +98,20 @@ async def run_guards(guards: Sequence[BoundGuard], text: str, ctx: GuardContext)
     loop = asyncio.get_running_loop()
     verdicts: list[Verdict | None] = []
     waiting: list[tuple[int, asyncio.Task[Verdict]]] = []
+    blocked = False  # with skip_after_block: a guard so far blocked
+    messaged = False  # ... and one of those has a message of its own
     for bound in guards:
+        if skip_after_block:
+            if waiting:  # its verdict decides whether the next guard runs
+                (index, task), *_ = waiting
+                verdicts[index] = await task
+                waiting.clear()
+            last = verdicts[-1] if verdicts else None
+            if last is not None and last.flagged and last.action == "block":
+                blocked = True
+                messaged = messaged or _has_message(guards, last)
+            if blocked and not _may_change_reply(bound, messaged):
+                continue
         start = time.perf_counter()
         deadline = loop.time() + bound.timeout_ms / 1000
         try:
@@ -107,6 +136,15 @@ async def run_guards(guards: Sequence[BoundGuard], text: str, ctx: GuardContext)
         for (index, _), verdict in zip(waiting, finished, strict=True):
             verdicts[index] = verdict
     return [v for v in verdicts if v is not None]
+
+
+def _has_message(guards: Sequence[BoundGuard], verdict: Verdict) -> bool:
+    return any(b.config.key == verdict.guard and b.config.message is not None for b in guards)
+
+
+def _may_change_reply(bound: BoundGuard, messaged: bool) -> bool:
+    """Whether a guard after a blocking one could still change the turn's reply or action."""
+    return bound.config.guard == "scope" or (bound.config.message is not None and not messaged)
 
 
 async def _wait(

@@ -416,7 +416,10 @@ class _Turn:
         the model will see it."""
         user_text = self.messages[self.user_index]["content"]
         t0 = time.perf_counter()
-        input_verdicts = await run_guards(self.resolved.guards.input, user_text, self._ctx("input"))
+        guards = self.resolved.guards
+        input_verdicts = await run_guards(
+            guards.input, user_text, self._ctx("input"), skip_after_block=guards.skip_after_block
+        )
         self.latency["input_guards_ms"] = _ms(t0)
         self.verdicts += input_verdicts
         decision = decide(input_verdicts)

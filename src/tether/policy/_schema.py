@@ -187,6 +187,13 @@ class Guards(_Strict):
 
     input: tuple[GuardConfig, ...] = ()
     output: tuple[GuardConfig, ...] = ()
+    skip_after_block: bool = Field(
+        False,
+        description="Run the input guards one after another, in order, and once one blocks, "
+        "skip those after it that cannot change the reply (all but `scope` and guards with a "
+        "`message` of their own): the same action and reply, at the cost of fewer guards on "
+        "record. List the cheap guards first.",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Guards:

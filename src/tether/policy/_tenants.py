@@ -535,7 +535,12 @@ def _merge_guards(base: Guards, overlay: Guards, v: list[Violation]) -> Guards:
                 continue
             out[j] = _merge_guard(out[j], cfg, here, v)
         merged[stage] = tuple(out)
-    return Guards(input=merged["input"], output=merged["output"])
+    skip = overlay.skip_after_block if "skip_after_block" in overlay.model_fields_set else None
+    return Guards(
+        input=merged["input"],
+        output=merged["output"],
+        skip_after_block=base.skip_after_block if skip is None else skip,
+    )
 
 
 def _merge_guard(
