@@ -100,6 +100,7 @@ async def run_guards(
     waiting: list[tuple[int, asyncio.Task[Verdict]]] = []
     blocked = False  # with skip_after_block: a guard so far blocked
     messaged = False  # ... and one of those has a message of its own
+    previous: BoundGuard | None = None  # the guard that gave verdicts[-1]
     for bound in guards:
         if skip_after_block:
             if waiting:  # its verdict decides whether the next guard runs
@@ -107,11 +108,17 @@ async def run_guards(
                 verdicts[index] = await task
                 waiting.clear()
             last = verdicts[-1] if verdicts else None
-            if last is not None and last.flagged and last.action == "block":
+            if (
+                previous is not None
+                and last is not None
+                and last.flagged
+                and last.action == "block"
+            ):
                 blocked = True
-                messaged = messaged or _has_message(guards, last)
+                messaged = messaged or previous.config.message is not None
             if blocked and not _may_change_reply(bound, messaged):
                 continue
+            previous = bound
         start = time.perf_counter()
         deadline = loop.time() + bound.timeout_ms / 1000
         try:
@@ -136,10 +143,6 @@ async def run_guards(
         for (index, _), verdict in zip(waiting, finished, strict=True):
             verdicts[index] = verdict
     return [v for v in verdicts if v is not None]
-
-
-def _has_message(guards: Sequence[BoundGuard], verdict: Verdict) -> bool:
-    return any(b.config.key == verdict.guard and b.config.message is not None for b in guards)
 
 
 def _may_change_reply(bound: BoundGuard, messaged: bool) -> bool:
