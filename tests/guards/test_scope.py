@@ -332,3 +332,41 @@ def test_eval_set_accuracy(bank: Policy, clinic: Policy) -> None:
     assert accuracy >= 0.8, confusion
     assert forbidden_recall >= 0.85, confusion
     # Latency is a benchmark (benchmarks/scope.py), not a unit-test assertion.
+
+
+@pytest.mark.parametrize("mode", ["select", "windows"])
+def test_warming_embeds_what_classify_reads_in_batches(bank: Policy, mode: str) -> None:
+    """`warm` (what an evaluation run calls before its cases) embeds the same texts classify
+    will read, so classifying afterwards makes no forward pass; and the decisions are those
+    of a cold cache (batched vectors differ from single ones only by float32 rounding)."""
+    params = ScopeParams.model_validate({"long_messages": mode})
+    rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines()]
+    texts = [r["text"] for r in rows if r["policy"] == "bank" and "tenant" not in r]
+    filler = "I have been a customer for many years and I am generally happy with things. " * 25
+    texts += [filler + "Anyway, which stocks will go up this year?", texts[0], "aGVsbG8="]
+    classifier = _classifier(bank.scope)
+    embedder = classifier.embedder
+    embedder.cache_clear()
+    cold = [classify_scope(bank, t, params=params) for t in texts]
+    cold_passes = embedder.cache_info().misses
+    embedder.cache_clear()
+    warmed = classifier.warm(texts, params)
+    assert 0 < warmed <= cold_passes  # each distinct text once (the repeated one is not)
+    after_warming = embedder.cache_info().misses
+    warm = [classify_scope(bank, t, params=params) for t in texts]
+    assert embedder.cache_info().misses == after_warming
+    for text, a, b in zip(texts, cold, warm, strict=True):
+        assert (a.label, a.topic) == (b.label, b.topic), text
+        assert a.scores == pytest.approx(b.scores, abs=1e-4), text
+
+
+async def test_the_guards_warm_passes_the_policy_and_tolerates_no_topics(bank: Policy) -> None:
+    guard = ScopeGuard(ScopeParams())
+    embedder = _classifier(bank.scope).embedder
+    embedder.cache_clear()
+    await guard.warm(["Which crypto should I buy?", "How do I freeze my card?"], ctx(bank))
+    assert embedder.cache_info().currsize == 2
+    await guard.warm(["anything"], GuardContext(stage="input"))  # no policy: nothing to warm
+    policy = load_policy_text("name: open\nidentity: {purpose: Chat about anything.}\n")
+    assert _classifier(policy.scope).warm(["Write me a poem."], ScopeParams()) == 0
+    assert embedder.cache_info().currsize == 2

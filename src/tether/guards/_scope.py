@@ -502,14 +502,30 @@ class _Classifier:
 
     def _read(self, text: str, params: ScopeParams) -> Matrix:
         """The message's vectors: of its windows, of itself, or of its chosen clauses."""
+        return self.embedder.embed(self._reading(text, params))
+
+    def _reading(self, text: str, params: ScopeParams) -> list[str]:
+        """What of the message is embedded: its windows, itself, or its chosen clauses."""
         if params.long_messages == "windows":
             windows = self.embedder.windows(text)
-            return self.embedder.embed([text[a:b] for a, b in windows] or [text])
+            return [text[a:b] for a, b in windows] or [text]
         budget = params.max_embed_tokens
         # Every word is at least one token, so most long texts need no tokenizing here.
         if len(text.split()) + 2 <= budget and self.embedder.token_count(text) <= budget:
-            return self.embedder.embed([text])
-        return self.embedder.embed([c.text for c in self._select(text, budget)])
+            return [text]
+        return [c.text for c in self._select(text, budget)]
+
+    def warm(self, texts: Sequence[str], params: ScopeParams) -> int:
+        """Embed what :meth:`classify` reads of each of ``texts``, batched, so that classifying
+        them one by one afterwards finds the vectors cached; returns the texts embedded. The
+        follow-up pass (a short off-scope message with the previous turn) is not warmed."""
+        if not self.topics:
+            return 0
+        wanted = list(dict.fromkeys(t for text in texts for t in self._reading(text, params)))
+        # More than the cache holds would push out the first ones before they are read.
+        wanted = wanted[: self.embedder.cache_info().maxsize // 2]
+        self.embedder.embed(wanted)
+        return len(wanted)
 
     def _select(self, text: str, budget: int) -> list[_Clause]:
         """The clauses of a long message most likely to carry its request, as many as fit
@@ -717,6 +733,14 @@ class ScopeGuard:
             classify_scope, policy, text, previous=previous, params=self.params
         )
         return _verdict(found, policy)
+
+    async def warm(self, texts: Sequence[str], ctx: GuardContext) -> None:
+        """Embed, in batches, what :meth:`check` will embed of each of ``texts`` (user
+        messages still to come, as in an evaluation run): a batch of short messages costs
+        far less per message than one forward pass each. Verdicts are unchanged."""
+        policy = ctx.metadata.get("policy")
+        if isinstance(policy, Policy) and texts:
+            await asyncio.to_thread(_classifier(policy.scope).warm, texts, self.params)
 
 
 def _verdict(found: ScopeDecision, policy: Policy) -> Verdict:

@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import logging
 import os
 import re
 import secrets
@@ -78,6 +79,8 @@ from ._recovery import (
     recovery_reason,
     supports_prefill,
 )
+
+log = logging.getLogger("tether.pipeline")
 
 __all__ = ["Guardrails"]
 
@@ -167,6 +170,28 @@ class Guardrails:
             found = _Resolved(policy, prompt, guards, public_texts(policy))
             self._resolved[tenant] = found
         return found
+
+    async def warm(self, texts: Sequence[str], *, tenant: str | None = None) -> None:
+        """Compute ahead, in batches, what the input guards will compute for each of ``texts``
+        as a user's message, when the messages are known before their turns run (an
+        evaluation run, a red-team campaign). Only the cost moves: every verdict is the same.
+        A guard that fails here is left to fail (or not) in its own turn, under its own
+        fail mode."""
+        resolved = self.resolve(tenant)
+        ctx = GuardContext(
+            stage="input",
+            tenant=tenant,
+            policy_version=resolved.prompt.version,
+            metadata={"policy": resolved.policy},
+        )
+        for bound in resolved.guards.input:
+            warm = getattr(bound.guard, "warm", None)
+            if warm is None:
+                continue
+            try:
+                await warm(texts, ctx)
+            except Exception:  # an optimisation only: the turn's own check decides
+                log.debug("warming guard %s failed", bound.config.key, exc_info=True)
 
     def agent_runtime(self, tenant: str | None = None) -> AgentRuntime:
         """The tenant's tool gate and injection scanner (built once, then cached)."""
