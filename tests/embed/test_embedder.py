@@ -76,6 +76,17 @@ def test_batches_equal_one_by_one() -> None:
     np.testing.assert_allclose(together, alone, atol=2e-6)
 
 
+def test_the_gelu_in_slices_gives_the_same_vectors(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tether.embed import _minilm
+
+    sliced = Embedder(cache_size=0).embed(TEXTS)  # slices of _GELU_CHUNK elements
+    monkeypatch.setattr(_minilm, "_GELU_CHUNK", 10**9)  # the whole matrix at once
+    whole = Embedder(cache_size=0).embed(TEXTS)
+    monkeypatch.setattr(_minilm, "_GELU_CHUNK", 1)  # one row at a time
+    assert np.array_equal(sliced, whole)
+    assert np.array_equal(Embedder(cache_size=0).embed(TEXTS), whole)
+
+
 def test_duplicates_and_empty_input(embedder: Embedder) -> None:
     vectors = embedder.embed(["same", "other", "same"])
     assert np.array_equal(vectors[0], vectors[2])

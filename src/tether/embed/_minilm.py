@@ -56,6 +56,8 @@ _SPECIAL_TOKENS = 2  # [CLS] and [SEP]
 # Padded tokens per forward pass. Bigger batches lose more than BLAS gains: attention scores
 # grow with batch·length², and on one core throughput peaked between 256 and 512 tokens.
 _BATCH_TOKENS = 384
+# Elements of the GELU's input handled at a time (float32: 256 KB, within a core's L2 cache).
+_GELU_CHUNK = 65536
 
 Vector = npt.NDArray[np.float32]
 Matrix = npt.NDArray[np.float32]
@@ -327,7 +329,12 @@ class _MiniLM:
         x = _layer_norm(attended, layer.ln1_w, layer.ln1_b, self.eps)
         up = x @ layer.up_w
         up += layer.up_b
-        down = _gelu(up) @ layer.down_w
+        # GELU is some twenty elementwise passes: over slices that stay in the core's cache
+        # they run about twice as fast as over the whole (tokens, 1536) matrix (same values).
+        rows = max(1, _GELU_CHUNK // up.shape[1])
+        for start in range(0, up.shape[0], rows):
+            _gelu(up[start : start + rows])
+        down = up @ layer.down_w
         down += layer.down_b
         down += x
         return _layer_norm(down, layer.ln2_w, layer.ln2_b, self.eps)
