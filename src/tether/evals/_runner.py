@@ -68,9 +68,10 @@ _planted: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar
 
 RUN_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
-# Cases whose user messages the input guards embed in one batched call before they run (the
-# embedder caches 4,096 texts; a case rarely needs more than two).
-WARM_AHEAD = 64
+# Cases whose user messages the input guards embed in one batched call before they run: more
+# texts at once pad less (1,000 attacks: 7.8 s in chunks of 64, 7.3 s of 256, 6.7 s of all),
+# and the embedder caches 4,096 texts (a case rarely needs more than two).
+WARM_AHEAD = 256
 _STOPPING: frozenset[Behavior] = frozenset({"refuse", "redirect", "escalate"})
 _ANSWERING: frozenset[Behavior] = frozenset({"comply", "redact"})
 
