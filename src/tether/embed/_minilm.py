@@ -327,7 +327,7 @@ class _MiniLM:
         attended += layer.out_b
         attended += x
         x = _layer_norm(attended, layer.ln1_w, layer.ln1_b, self.eps)
-        up = x @ layer.up_w
+        up: Matrix = x @ layer.up_w
         up += layer.up_b
         # GELU is some twenty elementwise passes: over slices that stay in the core's cache
         # they run about twice as fast as over the whole (tokens, 1536) matrix (same values).

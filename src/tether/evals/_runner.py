@@ -596,7 +596,11 @@ async def run_suite(
                     # passes run batched now, far cheaper than one pass a turn.
                     chunk = todo[warmed : warmed + WARM_AHEAD]
                     warmed += len(chunk)
-                    await rails.warm(_user_texts(chunk), tenant=info.tenant)
+                    by_tenant: dict[str | None, list[Case]] = {}
+                    for c in chunk:  # each tenant's guards read with its own parameters
+                        by_tenant.setdefault(c.tenant or info.tenant, []).append(c)
+                    for tenant, cases in by_tenant.items():
+                        await rails.warm(_user_texts(cases), tenant=tenant)
                 result = await runner.case(case)
                 with runner.write_lock:
                     out.write(result.model_dump_json() + "\n")
