@@ -596,11 +596,7 @@ async def run_suite(
                     # passes run batched now, far cheaper than one pass a turn.
                     chunk = todo[warmed : warmed + WARM_AHEAD]
                     warmed += len(chunk)
-                    by_tenant: dict[str | None, list[Case]] = {}
-                    for c in chunk:  # each tenant's guards read with its own parameters
-                        by_tenant.setdefault(c.tenant or info.tenant, []).append(c)
-                    for tenant, cases in by_tenant.items():
-                        await rails.warm(_user_texts(cases), tenant=tenant)
+                    await _warm(rails, chunk, info.tenant)
                 result = await runner.case(case)
                 with runner.write_lock:
                     out.write(result.model_dump_json() + "\n")
@@ -618,6 +614,16 @@ async def run_suite(
         encoding="utf-8",
     )
     return {c.id: results[c.id] for c in suite.cases if c.id in results}
+
+
+async def _warm(rails: Guardrails, cases: Sequence[Case], tenant: str | None) -> None:
+    """Warm the input guards for the cases' user messages, each tenant's with its own guards
+    (``tenant``: the run's, for cases that name none)."""
+    by_tenant: dict[str | None, list[Case]] = {}
+    for case in cases:
+        by_tenant.setdefault(case.tenant or tenant, []).append(case)
+    for name, group in by_tenant.items():
+        await rails.warm(_user_texts(group), tenant=name)
 
 
 def _user_texts(cases: Sequence[Case]) -> list[str]:
