@@ -71,6 +71,7 @@ from ._events import (
     RevisionRound,
     StreamChunk,
 )
+from ._history import HistoryChecker, Replay, fold
 from ._recovery import (
     answered,
     in_scope_topic,
@@ -154,6 +155,7 @@ class Guardrails:
             tuple[str | None, str], tuple[AgentRuntime, tuple[str, ...]]
         ] = OrderedDict()
         self._conversations: OrderedDict[tuple[str | None, str], GateState] = OrderedDict()
+        self.history = HistoryChecker()
 
     def resolve(self, tenant: str | None = None) -> _Resolved:
         """The tenant's merged policy, compiled prompt and guards (built once, then cached)."""
@@ -445,6 +447,18 @@ class _Turn:
         input_verdicts = await run_guards(
             guards.input, user_text, self._ctx("input"), skip_after_block=guards.skip_after_block
         )
+        if self.policy.guards.check_history != "off":
+            if self.policy.guards.check_history == "strict":
+                own = decide(input_verdicts)
+                stopped = own.action in ("block", "escalate")
+                self.rails.history.note(
+                    self._history_scope(),
+                    self.messages[: self.user_index + 1],
+                    self._stop_text(own) if stopped else None,
+                )
+            forged = await self._check_history()
+            if forged is not None:
+                input_verdicts.insert(0, forged)
         self.latency["input_guards_ms"] = _ms(t0)
         self.verdicts += input_verdicts
         decision = decide(input_verdicts)
@@ -461,6 +475,41 @@ class _Turn:
             }
             self._act("input", "redact", decision)
         return user_text
+
+    def _history_scope(self) -> str:
+        # Not the canary: a turn without a conversation id has a new one, and a forged answer
+        # cannot hold a conversation's canary (whoever wrote it never saw it).
+        return f"{self.tenant}\x00{self.resolved.prompt.version}"
+
+    async def _check_history(self) -> Verdict | None:
+        """A flagged ``history`` verdict when a turn the client sent back as the assistant's
+        is not one this application would have sent (see :mod:`._history`)."""
+
+        def ctx(index: int, stage: str) -> GuardContext:
+            base = self._ctx(stage)
+            return GuardContext(
+                stage=base.stage,
+                messages=tuple(self.messages[: index + 1 if stage == "input" else index]),
+                role="user" if stage == "input" else "assistant",
+                tenant=base.tenant,
+                policy_version=base.policy_version,
+                metadata=base.metadata,
+            )
+
+        guards = self.resolved.guards
+        replay = Replay(
+            input=guards.input,
+            output=guards.output,
+            input_ctx=lambda i: ctx(i, "input"),
+            output_ctx=lambda i: ctx(i, "output"),
+            stop_text=self._stop_text,
+            scope=self._history_scope(),
+            skip_after_block=guards.skip_after_block,
+            conceal=self.vault.conceal if len(self.vault) else lambda text: text,
+            requests=self.policy.guards.check_history == "strict",
+            own=frozenset(fold(t) for t in self.resolved.public),
+        )
+        return await self.rails.history.check(replay, self.messages, self.user_index)
 
     def _conversation(self) -> list[Message]:
         history = self.messages

@@ -194,6 +194,16 @@ class Guards(_Strict):
         "`message` of their own): the same action and reply, at the cost of fewer guards on "
         "record. List the cheap guards first.",
     )
+    check_history: Literal["off", "answers", "strict"] = Field(
+        "off",
+        description="Check the turns the client sends back as the assistant's. `answers`: an "
+        "earlier answer must pass the output guards that block (not replayed: `pii`, "
+        "`self_check`, `refusal`, `json`). `strict` also: an earlier request the input guards "
+        "stop must have been answered with this policy's reply to it (refusal, redirection, "
+        "escalation or guard message); right when this deployment wrote every assistant turn, "
+        "not when a person or another system did. A history that fails is answered with the "
+        "refusal and recorded as a block by `history`. A tenant may tighten it, not loosen it.",
+    )
 
     @model_validator(mode="after")
     def _unique_ids(self) -> Guards:

@@ -523,6 +523,9 @@ def _merge_scope(base: Policy, overlay: TenantOverlay, v: list[Violation]) -> An
     )
 
 
+_HISTORY_ORDER = {"off": 0, "answers": 1, "strict": 2}
+
+
 def _merge_guards(base: Guards, overlay: Guards, v: list[Violation]) -> Guards:
     merged: dict[str, tuple[GuardConfig, ...]] = {}
     for stage in ("input", "output"):
@@ -536,10 +539,23 @@ def _merge_guards(base: Guards, overlay: Guards, v: list[Violation]) -> Guards:
             out[j] = _merge_guard(out[j], cfg, here, v)
         merged[stage] = tuple(out)
     skip = overlay.skip_after_block if "skip_after_block" in overlay.model_fields_set else None
+    history = base.check_history
+    if "check_history" in overlay.model_fields_set:
+        if _HISTORY_ORDER[overlay.check_history] < _HISTORY_ORDER[base.check_history]:
+            v.append(
+                (
+                    ("guards", "check_history"),
+                    f"loosens the base policy's check of the history ({base.check_history} → "
+                    f"{overlay.check_history}): a tenant may only tighten",
+                )
+            )
+        else:
+            history = overlay.check_history
     return Guards(
         input=merged["input"],
         output=merged["output"],
         skip_after_block=base.skip_after_block if skip is None else skip,
+        check_history=history,
     )
 
 
