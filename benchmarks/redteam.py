@@ -92,6 +92,7 @@ def asr(
     unseen_after: int | None = None,
     seeds_file: Path | None = None,
     policy_seeds: bool = True,
+    stacks: tuple[str, ...] = ("raw", "full"),
 ) -> None:
     policy = load_policy(policy_path)
     strategies = single_turn_strategies()
@@ -112,7 +113,7 @@ def asr(
     cache = ResponseCache(default_cache_path())
     figures = {}
     try:
-        for stack in ("raw", "full"):
+        for stack in stacks:
             t0 = time.perf_counter()
             result = asyncio.run(
                 run_campaign(campaign, policy, model=model, stack=stack, tenant=tenant,
@@ -127,8 +128,8 @@ def asr(
             figures[stack] = result.report
     finally:
         cache.close()
-    raw_s, raw_g = attack_success(figures["raw"])
-    full_s, full_g = attack_success(figures["full"])
+    raw_s, raw_g = attack_success(figures["raw"]) if "raw" in figures else ({}, {})
+    full_s, full_g = attack_success(figures["full"]) if "full" in figures else ({}, {})
     folder = policy_path.resolve().parent
     where = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
     source = "the policy's seeds" if policy_seeds else "no policy seeds"
@@ -140,7 +141,7 @@ def asr(
     for name in strategies:
         print(f"| {name} | {cell(raw_s.get(name))} | {cell(full_s.get(name))} |")
     overall = {s: {m.name: m for m in figures[s].metrics}["attack_success"] for s in figures}
-    print(f"| **all single-turn** | {cell(overall['raw'])} | {cell(overall['full'])} |")
+    print(f"| **all single-turn** | {cell(overall.get('raw'))} | {cell(overall.get('full'))} |")
     print("\n| goal | raw | full |\n|---|---|---|")
     for goal in sorted(set(raw_g) | set(full_g)):
         print(f"| {goal} | {cell(raw_g.get(goal))} | {cell(full_g.get(goal))} |")
@@ -477,6 +478,7 @@ def main() -> None:
     )
     a.add_argument("--seeds", type=Path, help="a seeds file (YAML or JSONL) besides the policy's")
     a.add_argument("--no-policy-seeds", action="store_true", help="only the --seeds file's seeds")
+    a.add_argument("--stacks", default="raw,full", help="the stacks to run (default raw,full)")
     o = sub.add_parser("overhead", help="campaign wall time vs the model's time")
     o.add_argument("--attacks", type=int, default=1000)
     o.add_argument("--latency-ms", type=float, default=50.0)
@@ -511,7 +513,7 @@ def main() -> None:
         if args.no_policy_seeds and not args.seeds:
             parser.error("--no-policy-seeds needs --seeds FILE")
         asr(args.per_strategy, args.runs_dir, args.policy, tenant, args.unseen_after,
-            args.seeds, not args.no_policy_seeds)  # fmt: skip
+            args.seeds, not args.no_policy_seeds, tuple(args.stacks.split(",")))  # fmt: skip
     elif args.what == "annotated":
         annotated(args.runs, args.labels, args.export)
     elif args.what == "tools":

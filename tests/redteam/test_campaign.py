@@ -221,3 +221,37 @@ def test_a_campaigns_suite_is_written_as_pure_python_yaml_would_write_it(bank: P
     doc = yaml.safe_load(text)
     assert text == yaml.safe_dump(doc, sort_keys=False, allow_unicode=True, width=100)
     assert load_suite_text(text).cases == campaign.suite.cases
+
+
+def test_a_guard_added_to_the_policy_replays_the_campaign_from_the_cache(
+    bank: Policy, tmp_path: Path
+) -> None:
+    """The campaign's suite names the policy's version, but what the model is sent does not
+    change with a guard: the second campaign is answered from the cache (a paired comparison,
+    not a second sample of the model)."""
+    from tether.evals import ResponseCache
+
+    cache = ResponseCache(tmp_path / "cache.sqlite")
+    data = bank.model_dump(mode="json", by_alias=True, exclude_none=True)
+    data["guards"]["output"].append({"guard": "length", "params": {"max_chars": 5000}})
+    stricter = Policy.model_validate(data)
+    assert stricter.version != bank.version
+    answers = []
+    for policy, folder in ((bank, "a"), (stricter, "b")):
+        campaign = asyncio.run(
+            plan_campaign(policy, tenant="northbank", budget=40, strategies=[
+                "direct", "payload_split_vars", "translation", "zero_width", "email"])
+        )  # fmt: skip
+        assert policy.version in campaign.suite.description
+        model = ScriptedModel([obedient], repeat_last=True, name="obedient")
+        result = asyncio.run(
+            run_campaign(campaign, policy, model=model, stack="full", tenant="northbank",
+                         cache=cache, out=tmp_path / folder)
+        )  # fmt: skip
+        answers.append({r.case_id: r.output for r in result.report.results})
+        if folder == "a":
+            assert model.calls  # some attacks reach the model
+        else:
+            assert model.calls == []  # every answer came from the cache
+    assert answers[0] == answers[1]
+    cache.close()

@@ -562,7 +562,11 @@ async def run_suite(
         # canary included, so that both runs get the same (cached) answers and the comparison
         # is paired. Otherwise every policy change resamples the model, and on the red team's
         # blind seeds that moved a run by a few attacks in 508 (a sixth of the answers changed).
-        ident = json.dumps([info.suite, info.suite_sha, info.model, info.tenant, info.seed])
+        # The cases, not the suite file's hash: a red-team campaign's file names the policy
+        # version in its description, which would resample every attack on every change.
+        cases = json.dumps([c.model_dump(mode="json") for c in suite.cases], sort_keys=True)
+        asked = hashlib.sha256(cases.encode()).hexdigest()
+        ident = json.dumps([info.suite, asked, info.model, info.tenant, info.seed])
         key = hashlib.sha256(f"tether-eval-canary:{ident}".encode()).digest()
         rails = Guardrails(policy, model=caching, sink=MemorySink(maxlen=1), canary_key=key,
                            tools=tools)  # fmt: skip
