@@ -159,6 +159,9 @@ def test_fullwidth_and_math_letters() -> None:
         ("syѕtem ꭺdmin", "system admin"),  # Cyrillic dze; Cherokee small letter
         ("Please сору this", "please copy this"),  # all look-alikes, in a Latin text
         ("ignοre", "ignore"),  # Greek omicron
+        # Most letters swapped, so Cyrillic outnumbers Latin: "арр" and "ореn" are all
+        # look-alikes, but they stand among words that mix the scripts.
+        ("Thе арр kеерs сrаshіng whеn I ореn іt.", "the app keeps crashing when i open it."),
     ],
 )
 def test_homoglyphs_fold_to_latin(text: str, folded: str) -> None:
@@ -180,6 +183,11 @@ def test_homoglyph_folding_keeps_case_when_asked() -> None:
 def test_genuine_cyrillic_greek_armenian_are_untouched(text: str) -> None:
     assert normalize(text, casefold=False).text == text
     assert views(text)[0].text == text.casefold()
+
+
+def test_one_mixed_word_does_not_make_the_russian_around_it_a_spoof() -> None:
+    text = "Мы открыли iPhоne и увидели старое сообщение от мамы."  # о in iPhоne is Cyrillic
+    assert normalize(text, casefold=False).text == text.replace("iPhоne", "iPhone")
 
 
 def test_stacked_diacritics_are_stripped_but_accents_kept() -> None:

@@ -145,6 +145,29 @@ async def test_tenant_scope_is_the_tenants(bank: Policy) -> None:
     assert (await guard.check(transfer, ctx(south))).category == "out_of_scope"
 
 
+@pytest.mark.parametrize("disguise", ["zero_width", "homoglyph"])
+def test_invisible_and_look_alike_characters_do_not_hide_the_topic(
+    bank: Policy, clinic: Policy, disguise: str
+) -> None:
+    """The scope guard reads what the deny lists read: zero-width spaces between the letters
+    (the red team's zero_width strategy once got three blocked requests past it) or Cyrillic
+    look-alikes leave every decision on the labelled set as it was."""
+    from tether.redteam import OBFUSCATIONS
+
+    policies = {"bank": bank, "clinic": clinic}
+    rows = [json.loads(line) for line in EVAL.read_text(encoding="utf-8").splitlines()]
+    # Long messages too: their clauses are chosen by words, which the characters broke up.
+    chatter = "I have been with you for years and my sister says you are great. Anyway. "
+    for row in rows:
+        policy = policies[row["policy"]].for_tenant(row.get("tenant"))
+        for text in (row["text"], chatter + row["text"]):
+            plain = classify_scope(policy, text, previous=row.get("previous"))
+            hidden = classify_scope(
+                policy, OBFUSCATIONS[disguise](text), previous=row.get("previous")
+            )
+            assert (hidden.label, hidden.topic) == (plain.label, plain.topic), text
+
+
 @pytest.mark.parametrize("mode", ["select", "windows"])
 async def test_a_request_at_the_end_of_a_long_message_is_read(bank: Policy, mode: str) -> None:
     filler = "I have been a customer for many years and I am generally happy with things. " * 25

@@ -239,9 +239,22 @@ def _fold_homoglyphs(text: str) -> str:
     verdict: list[bool] = []
 
     def mostly_latin() -> bool:
+        """Whether a word made only of look-alikes is a spoof too: the text is mostly Latin
+        letters, or its look-alikes mostly sit in words mixed with Latin letters (a text
+        with most letters swapped, where "арр" stands among "Thе" and "kеерs"). Genuine
+        Cyrillic or Greek text rarely mixes scripts inside a word."""
         if not verdict:
             latin = len(_LATIN_LETTER_RE.findall(text))
-            verdict.append(latin > len(_SPOOF_SCRIPT_RE.findall(text)))
+            mixed = pure = 0
+            for m in _WORD_RE.finditer(text):
+                word = m.group()
+                if _FOREIGN_FOLD_RE.search(word):
+                    if _LATIN_LETTER_RE.search(word):
+                        mixed += 1
+                    else:
+                        pure += 1
+            spoofed = mixed >= 2 and mixed >= pure
+            verdict.append(spoofed or latin > len(_SPOOF_SCRIPT_RE.findall(text)))
         return verdict[0]
 
     parts: list[str] = []

@@ -249,6 +249,11 @@ def _words(text: str) -> list[str]:
     return _WORD_RE.findall(normalize(text).text.replace("'", "").replace("\u2019", ""))
 
 
+def _clean(text: str) -> str:
+    """The text the embedding model reads: normalized as the topic words are, case kept."""
+    return normalize(text, casefold=False).text
+
+
 def _content_stems(text: str) -> set[str]:
     return {_stem(w) for w in _words(text) if w not in _STOP_WORDS and len(w) >= 3}
 
@@ -493,7 +498,9 @@ class _Classifier:
             return decision("in_scope", None, "small talk")
         if previous and len(words) <= params.follow_up_words:
             # The message first: truncation to the model's length cuts the previous turn.
-            joined = self.scores(self.embedder.embed([f"{text}\n{previous}"]), stems)
+            joined = self.scores(
+                self.embedder.embed([f"{_clean(text)}\n{_clean(previous)}"]), stems
+            )
             best = max(self.allowed, key=lambda i: joined[i])
             if joined[best] >= threshold:
                 note = f"follow-up: with the previous user turn, {self.topics[best].name} "
@@ -505,7 +512,10 @@ class _Classifier:
         return self.embedder.embed(self._reading(text, params))
 
     def _reading(self, text: str, params: ScopeParams) -> list[str]:
-        """What of the message is embedded: its windows, itself, or its chosen clauses."""
+        """What of the message is embedded: its windows, itself, or its chosen clauses, after
+        normalization (NFKC, invisible characters dropped, look-alike letters folded), as the
+        topic words are read: zero-width spaces inside words must not hide the topic."""
+        text = _clean(text)
         if params.long_messages == "windows":
             windows = self.embedder.windows(text)
             return [text[a:b] for a, b in windows] or [text]
