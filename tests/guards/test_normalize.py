@@ -178,6 +178,7 @@ def test_homoglyph_folding_keeps_case_when_asked() -> None:
         "Привет, как дела? Это обычный русский текст о сосне.",
         "Το σπίτι είναι μεγάλο και όμορφο.",
         "Բարեւ, ինչպես ես?",
+        "Нервово монета мільярд вчора подвірʼя синок. Мʼята важлива.",  # ʼ is U+02BC
     ],
 )
 def test_genuine_cyrillic_greek_armenian_are_untouched(text: str) -> None:

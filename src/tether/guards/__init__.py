@@ -19,6 +19,7 @@ from ._json import JsonGuard, JsonParams, extract_json
 from ._leak import PromptLeakGuard, PromptLeakParams
 from ._length import LengthGuard, LengthParams, estimate_tokens
 from ._links import Link, LinksGuard, LinksParams, find_links, normalize_host
+from ._lookalikes import LookalikesGuard, LookalikesParams
 from ._normalize import Normalized, View, invisible_category, normalize, views
 from ._phrases import (
     BannedPhrasesGuard,
@@ -103,6 +104,8 @@ __all__ = [
     "Link",
     "LinksGuard",
     "LinksParams",
+    "LookalikesGuard",
+    "LookalikesParams",
     "Normalized",
     "PiiEntity",
     "PiiGuard",

@@ -220,7 +220,9 @@ def _is_spoof(word: str, mostly_latin: Callable[[], bool]) -> bool:
     scripts: set[str] = set()
     only_lookalikes = True
     for ch in word:
-        if ch.isalpha():
+        # Modifier letters (Lm) belong to no script's words: the Ukrainian apostrophe ʼ
+        # (U+02BC) inside "подвірʼя" does not make it a mix of scripts.
+        if ch.isalpha() and unicodedata.category(ch) != "Lm":
             scripts.add(_script(ch))
             only_lookalikes = only_lookalikes and ch in _FOREIGN_FOLD
     if "latin" in scripts or len(scripts) > 1:
@@ -228,7 +230,7 @@ def _is_spoof(word: str, mostly_latin: Callable[[], bool]) -> bool:
     return only_lookalikes and mostly_latin()
 
 
-def _fold_homoglyphs(text: str) -> str:
+def fold_homoglyphs(text: str) -> str:
     """Fold look-alike letters to Latin, one character for one (offsets do not move)."""
     if text.isascii():
         return text
@@ -314,7 +316,7 @@ def _prepare(text: str) -> tuple[str, Sequence[int], Sequence[int]]:
         if _ASCII_CONTROL_RE.search(text) is None:
             return text, range(n), range(1, n + 1)
     elif all(map(_is_stable, set(text))):  # accents and the like: nothing moves
-        return _fold_homoglyphs(text), range(n), range(1, n + 1)
+        return fold_homoglyphs(text), range(n), range(1, n + 1)
     parts: list[str] = []
     starts: list[int] = []
     ends: list[int] = []
@@ -341,7 +343,7 @@ def _prepare(text: str) -> tuple[str, Sequence[int], Sequence[int]]:
         parts.append(text[pos:])
         starts.extend(range(pos, n))
         ends.extend(range(pos + 1, n + 1))
-    return _fold_homoglyphs("".join(parts)), starts, ends
+    return fold_homoglyphs("".join(parts)), starts, ends
 
 
 def _casefold(
