@@ -64,7 +64,7 @@ class Replay:
     input_ctx: Callable[[int], GuardContext]  # for the user turn at an index
     output_ctx: Callable[[int], GuardContext]  # for the assistant turn at an index
     stop_text: Callable[[Decision], str]  # the reply to a request the input guards stop
-    scope: str  # keys remembered verdicts: tenant, policy version, canary
+    scope: str  # keys remembered verdicts: the tenant and the policy version
     skip_after_block: bool = False
     conceal: Callable[[str], str] = lambda text: text
     requests: bool = True  # replay the input guards on earlier requests (mode `strict`)
