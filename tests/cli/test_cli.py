@@ -146,7 +146,8 @@ def test_chat_repl_keeps_history(tmp_path: Path) -> None:
     result = CliRunner().invoke(
         cli,
         ["chat", "--policy", BANK, "--model", f"scripted:{replies}"],
-        input="hi\nand now?\n/reset\n",
+        # A follow-up judged with the turn before it ("and now?" after "hi" is not one).
+        input="how do I reset my card PIN?\nand in the app?\n/reset\n",
     )
     assert result.exit_code == 0
     assert (

@@ -105,6 +105,38 @@ async def test_short_follow_up_uses_the_previous_user_turn(clinic: Policy) -> No
     assert (await off.check(text, ctx(clinic, first, text))).flagged
 
 
+async def test_a_follow_up_of_a_follow_up_is_judged_with_the_turns_before_it(
+    bank: Policy,
+) -> None:
+    history = ("I want to open a joint account with my partner", "do we both have to come in",
+               "what documents count", "ok a passport then")  # fmt: skip
+    text = history[-1]
+    follow = await ScopeGuard(ScopeParams()).check(text, ctx(bank, *history))
+    assert not follow.flagged and "follow-up" in follow.reason
+    one = await ScopeGuard(ScopeParams(follow_up_turns=1)).check(text, ctx(bank, *history))
+    assert one.flagged and one.category == "out_of_scope"  # "what documents count" is not enough
+    assert tighten_direction(ScopeParams, "follow_up_turns") == "lower"
+
+
+async def test_context_that_leans_to_a_forbidden_topic_rescues_nothing(bank: Policy) -> None:
+    guard = ScopeGuard(ScopeParams())
+    # Function words only: not small talk, but a question about what came before.
+    for history in (
+        ("should i buy bitcoin or ethereum", "so which one"),
+        ("should i buy bitcoin or ethereum", "why not", "so which one"),
+    ):
+        verdict = await guard.check(history[-1], ctx(bank, *history))
+        assert verdict.flagged, history
+    after_payments = ("how do i set up a standing order", "to my landlord", "so which one")
+    assert not (await guard.check("so which one", ctx(bank, *after_payments))).flagged
+
+
+async def test_acknowledgements_are_small_talk(bank: Policy) -> None:
+    guard = ScopeGuard(ScopeParams())
+    for text in ["ta", "thx", "lol fair", "ok sorted", "worked!", "ok makes sense"]:
+        assert not (await guard.check(text, ctx(bank, "how do i reset my pin", text))).flagged
+
+
 async def test_follow_up_context_never_hides_a_forbidden_topic(clinic: Policy) -> None:
     guard = ScopeGuard(ScopeParams())
     verdict = await guard.check(

@@ -15,10 +15,13 @@ and the decision, forbidden first because a miss there costs most:
 2. in scope when the best allowed topic scores at least the in-scope threshold, or nearly
    (within RELATIVE_BAND) while being RELATIVE_MARGIN closer to it than to any everyday
    request of the background bank below; also when the policy lists no allowed topics;
-3. in scope when the message is small talk ("hi", "thanks") with no content words;
+3. in scope when the message is small talk ("hi", "thanks", "ta") with no content words
+   (function words alone, "so which one?", are a follow-up, not small talk);
 4. a short message (``follow_up_words``) that fails alone is scored again together with the
-   previous user turn, so "and on Saturday?" after a booking question stays in scope (the
-   forbidden check always reads the message alone);
+   earlier user turns (``follow_up_turns``, the most recent first), so "and on Saturday?"
+   after a booking question stays in scope. Context only rescues: where the joined text
+   leans to a forbidden topic the message stays out of scope, and the forbidden check
+   always reads the message alone;
 5. otherwise ``out_of_scope``.
 
 Thresholds are calibrated per policy from its own examples, by leave-one-out: each example
@@ -176,6 +179,8 @@ _SMALL_TALK = frozenset(
     hi hello hey hiya morning afternoon evening good great thanks thank cheers ok okay
     alright sure cool perfect lovely nice brilliant bye goodbye see later appreciate
     appreciated helpful much lot yeah yep nope sorry oh ah right fine awesome
+    ta thx ty thanx lol haha sorted worked fair makes sense gotcha noted understood
+    excellent done super amazing fab
     """.split()
 )
 
@@ -259,8 +264,12 @@ def _content_stems(text: str) -> set[str]:
 
 
 def _is_small_talk(words: Sequence[str]) -> bool:
-    """Greetings and thanks, and messages without a word ("👍", "?"): nothing to place."""
-    return all(w in _STOP_WORDS or w in _SMALL_TALK for w in words)
+    """Greetings and thanks, and messages without a word ("👍", "?"): nothing to place. A
+    message of function words only ("so which one?", "why not") is not: it asks about what
+    came before, and is judged as a follow-up."""
+    if not all(w in _STOP_WORDS or w in _SMALL_TALK for w in words):
+        return False
+    return not words or any(w in _SMALL_TALK for w in words)
 
 
 @dataclass(frozen=True, slots=True)
@@ -497,13 +506,22 @@ class _Classifier:
         if _is_small_talk(words):
             return decision("in_scope", None, "small talk")
         if previous and len(words) <= params.follow_up_words:
-            # The message first: truncation to the model's length cuts the previous turn.
+            # The message first: truncation to the model's length cuts the earlier turns.
             joined = self.scores(
                 self.embedder.embed([f"{_clean(text)}\n{_clean(previous)}"]), stems
             )
             best = max(self.allowed, key=lambda i: joined[i])
-            if joined[best] >= threshold:
-                note = f"follow-up: with the previous user turn, {self.topics[best].name} "
+            worst = max(self.forbidden, key=lambda i: joined[i], default=None)
+            leans_forbidden = (
+                worst is not None
+                and joined[worst] >= f_threshold
+                and joined[worst] >= joined[best] - params.forbidden_margin
+            )
+            # Context only ever rescues a message: where it leans to a forbidden topic ("so
+            # do you think I'll win?" after a dispute) the message stays out of scope, as it
+            # is alone; it is never made forbidden by what came before it.
+            if joined[best] >= threshold and not leans_forbidden:
+                note = f"follow-up: with the earlier user turns, {self.topics[best].name} "
                 return decision("in_scope", best, f"{note}{joined[best]:.2f} ≥ {threshold:.2f}")
         return decision("out_of_scope", best_allowed)
 
@@ -647,7 +665,16 @@ class ScopeParams(GuardParams):
         ge=0,
         le=50,
         description="A message of at most this many words that is off scope alone is judged "
-        "with the previous user turn (0: never).",
+        "with the earlier user turns (0: never).",
+        json_schema_extra=tighten("lower"),
+    )
+    follow_up_turns: int = Field(
+        3,
+        ge=1,
+        le=10,
+        description="How many earlier user turns a short follow-up is judged with (the most "
+        'recent first): the one before it may be a follow-up too ("what ID counts" → '
+        '"ok passport it is").',
         json_schema_extra=tighten("lower"),
     )
     long_messages: Literal["select", "windows"] = Field(
@@ -712,13 +739,15 @@ def topic_overlaps(policy: Policy, *, threshold: float = OVERLAP_THRESHOLD) -> l
     return sorted(found, key=lambda o: -o.similarity)
 
 
-def previous_user_turn(text: str, messages: Sequence[Message]) -> str | None:
-    """The user turn before ``text`` in ``messages`` (which may or may not end with it): what
-    a short follow-up is judged together with."""
+def previous_user_turn(text: str, messages: Sequence[Message], turns: int = 1) -> str | None:
+    """The user turns before ``text`` in ``messages`` (which may or may not end with it),
+    at most ``turns`` of them, the most recent first, one per line: what a short follow-up
+    is judged together with."""
     users = [m["content"] for m in messages if m.get("role") == "user"]
     if users and users[-1] == text:
         users.pop()
-    return users[-1] if users else None
+    chosen = users[-turns:] if turns > 0 else []
+    return "\n".join(reversed(chosen)) if chosen else None
 
 
 @register("guard", "scope", params=ScopeParams, stages=("input",), timeout_ms=5000)
@@ -738,7 +767,7 @@ class ScopeGuard:
                 "the scope guard needs the resolved policy in GuardContext.metadata['policy']; "
                 "run it through tether.Guardrails, or pass metadata={'policy': policy}"
             )
-        previous = previous_user_turn(text, ctx.messages)
+        previous = previous_user_turn(text, ctx.messages, self.params.follow_up_turns)
         found = await asyncio.to_thread(
             classify_scope, policy, text, previous=previous, params=self.params
         )

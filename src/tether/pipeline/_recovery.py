@@ -82,7 +82,11 @@ async def in_scope_topic(
     """The allowed topic the scope classifier places ``text`` on (as the scope guard did, with
     the same parameters and previous user turn), or None."""
     found = await asyncio.to_thread(
-        classify_scope, policy, text, previous=previous_user_turn(text, messages), params=params
+        classify_scope,
+        policy,
+        text,
+        previous=previous_user_turn(text, messages, params.follow_up_turns),
+        params=params,
     )
     if found.label != "in_scope" or found.topic is None:
         return None
