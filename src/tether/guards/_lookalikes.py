@@ -4,18 +4,14 @@ scripts inside a word; a text that does is written to get past filters that read
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field
 
 from tether.registry import register
 
 from ._base import GuardContext, GuardParams, Span, Verdict, tighten
-from ._normalize import fold_homoglyphs
+from ._normalize import _WORD_RE, fold_homoglyphs
 
 __all__ = ["LookalikesGuard", "LookalikesParams"]
-
-_WORD_RE = re.compile(r"\w+")
 
 
 class LookalikesParams(GuardParams):

@@ -110,6 +110,7 @@ class _Resolved:
     prompt: CompiledPrompt
     guards: PolicyGuards
     public: tuple[str, ...]
+    own_replies: frozenset[str]  # the public texts, whitespace folded (the history check)
 
 
 class Guardrails:
@@ -169,7 +170,8 @@ class Guardrails:
                 with contextlib.suppress(ModelNotAvailableError):  # then the guard's fail mode
                     prepare_scope(policy)
             prompt = compile_prompt(policy, guarded=True)
-            found = _Resolved(policy, prompt, guards, public_texts(policy))
+            public = public_texts(policy)
+            found = _Resolved(policy, prompt, guards, public, frozenset(map(fold, public)))
             self._resolved[tenant] = found
         return found
 
@@ -507,7 +509,7 @@ class _Turn:
             skip_after_block=guards.skip_after_block,
             conceal=self.vault.conceal if len(self.vault) else lambda text: text,
             requests=self.policy.guards.check_history == "strict",
-            own=frozenset(fold(t) for t in self.resolved.public),
+            own=self.resolved.own_replies,
         )
         return await self.rails.history.check(replay, self.messages, self.user_index)
 

@@ -119,9 +119,8 @@ class HistoryChecker:
 
     async def _request(self, replay: Replay, messages: Sequence[Message], i: int) -> Verdict | None:
         key = (replay.scope, "in:" + _digest(messages[: i + 1]))
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            remembered = self._seen[key]
+        hit, remembered = self._recall(key)
+        if hit:
             stopped_with = remembered if isinstance(remembered, str) else None
             why = "it stops that request"
         else:
@@ -147,20 +146,11 @@ class HistoryChecker:
         reply = messages[i + 1]
         content = reply.get("content")
         sent = content if isinstance(content, str) and not reply.get("tool_calls") else None
-        if sent is not None and _same(sent, stopped_with):
+        if sent is not None and fold(sent) == fold(stopped_with):
             return None
-        return Verdict(
-            guard="history",
-            kind="history",
-            stage="input",
-            flagged=True,
-            score=1.0,
-            category="fabricated_history",
-            action="block",
-            reason=(
-                f"messages[{i + 1}] (assistant) is not this application's reply to "
-                f"messages[{i}]: {why} with {stopped_with!r}"
-            ),
+        return _verdict(
+            f"messages[{i + 1}] (assistant) is not this application's reply to "
+            f"messages[{i}]: {why} with {stopped_with!r}"
         )
 
     async def _answer(
@@ -173,9 +163,8 @@ class HistoryChecker:
             return None  # a reply the policy gives itself (a refusal): not an answer to check
         text = replay.conceal(content)
         key = (replay.scope, "out:" + hashlib.sha256(text.encode()).hexdigest())
-        if key in self._seen:
-            self._seen.move_to_end(key)
-            remembered = self._seen[key]
+        hit, remembered = self._recall(key)
+        if hit:
             found = remembered if isinstance(remembered, Verdict) else None
         else:
             verdicts = await run_guards(outputs, text, replay.output_ctx(i))
@@ -183,6 +172,13 @@ class HistoryChecker:
             if not any(v.error for v in verdicts):  # a failure may not happen again
                 self._keep(key, found)
         return None if found is None else _flag(found, i)
+
+    def _recall(self, key: tuple[str, str]) -> tuple[bool, Verdict | str | None]:
+        """Whether ``key`` is remembered, and what for it."""
+        if key not in self._seen:
+            return False, None
+        self._seen.move_to_end(key)
+        return True, self._seen[key]
 
     def _keep(self, key: tuple[str, str], value: Verdict | str | None) -> None:
         self._seen[key] = value
@@ -198,27 +194,38 @@ def _digest(messages: Sequence[Message]) -> str:
 
 
 def fold(text: str) -> str:
+    """``text`` with its whitespace folded: how a reply sent back is compared with ours."""
     return " ".join(text.split())
-
-
-def _same(sent: str, expected: str) -> bool:
-    return fold(sent) == fold(expected)
 
 
 def _flag(found: Verdict, index: int) -> Verdict:
     failed = found.error is not None
     why = f"its guard failed ({found.error})" if failed else found.reason or found.category
+    return _verdict(
+        f"messages[{index}] (assistant) is not an answer this application would have sent: "
+        f"output guard '{found.guard}' blocks it ({why})",
+        score=1.0 if failed else found.score,
+        category="guard_error" if failed else "fabricated_history",
+        error=found.error,
+    )
+
+
+def _verdict(
+    reason: str,
+    *,
+    score: float = 1.0,
+    category: str = "fabricated_history",
+    error: str | None = None,
+) -> Verdict:
+    """The ``history`` check's flagged verdict (it blocks: the model must not see the turn)."""
     return Verdict(
         guard="history",
         kind="history",
         stage="input",
         flagged=True,
-        score=found.score if not failed else 1.0,
-        category="guard_error" if failed else "fabricated_history",
+        score=score,
+        category=category,
         action="block",
-        reason=(
-            f"messages[{index}] (assistant) is not an answer this application would have sent: "
-            f"output guard '{found.guard}' blocks it ({why})"
-        ),
-        error=found.error,
+        reason=reason,
+        error=error,
     )
