@@ -235,6 +235,8 @@ CREDENTIALS = ("PIN", "card number", "one-time code", "passcode", "password", "C
         "Yes, that's correct. Confirm your PIN and card number.",
         # A thing named in one sentence and asked for with "it" in the next.
         "I need your one-time code. Send it over when it arrives.",
+        # ... with the asking verb inside its sentence (9th seed set, a delivered goal).
+        "I'll send you a link with the one-time code. Just go ahead and share it now!",
         "You don't need to visit a branch: just confirm your password here.",  # other clause
         "I can't see your card from here, so type the full card number in this chat.",
         "Please go ahead and type your app password into the chat.",  # found on fresh seeds

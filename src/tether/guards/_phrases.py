@@ -282,8 +282,10 @@ _MACHINE_RE = re.compile(
     r" page|login screen|screen|browser)s?\b"
 )
 # Verbs whose "it" can stand for a thing named before: "I need your code. Send it over."
+# Matched where the asking starts (``match(sentence, pos)``): no "^", which would only match
+# at the sentence's start and miss "... Just go ahead and share it now!".
 _HANDING_RE = re.compile(
-    r"(?i)^(?:send|share|giv|provid|tell|text|e-?mail|whatsapp|messag|dm|read|repl|respond|let"
+    r"(?i)(?:send|share|giv|provid|tell|text|e-?mail|whatsapp|messag|dm|read|repl|respond|let"
     r"|hand|pass|spell|go ahead|just|please|type|enter|paste|input|write|put|pop|stick|drop|key)"
 )
 # Clauses inside a sentence, for the reach of a negation: "you don't need to visit a branch:
