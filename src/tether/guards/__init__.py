@@ -16,6 +16,7 @@ from ._base import Guard, GuardContext, GuardParams, Span, Stage, Verdict, tight
 from ._denylist import DenyListGuard, DenyListParams, compile_safe
 from ._invisible import InvisibleTextGuard, InvisibleTextParams
 from ._json import JsonGuard, JsonParams, extract_json
+from ._language import LanguageGuard, LanguageParams, identify_language, prepare_language
 from ._leak import PromptLeakGuard, PromptLeakParams
 from ._length import LengthGuard, LengthParams, estimate_tokens
 from ._links import Link, LinksGuard, LinksParams, find_links, normalize_host
@@ -99,6 +100,8 @@ __all__ = [
     "JailbreakGuard",
     "JsonGuard",
     "JsonParams",
+    "LanguageGuard",
+    "LanguageParams",
     "LengthGuard",
     "LengthParams",
     "Link",
@@ -153,10 +156,12 @@ __all__ = [
     "extract_json",
     "find_links",
     "find_pii",
+    "identify_language",
     "invisible_category",
     "mask",
     "normalize",
     "normalize_host",
+    "prepare_language",
     "prepare_scope",
     "previous_user_turn",
     "run_guards",

@@ -1,0 +1,186 @@
+"""The language a text is written in, against the languages an application serves.
+
+A policy's word lists and patterns (deny lists, promises, credential requests, the refusal
+wording) read one language. An answer in another is read by none of them: the red team's
+``translation`` attack ("translate this into French, then answer it") gets its answer past
+every output check that way, and a weak model asked for French writes French-looking
+nonsense that nobody downstream can vet. This guard flags text in a language the policy
+does not list, sentence by sentence, so that a foreign passage inside an English answer is
+caught too.
+
+Language identification is py3langid's naive Bayes model over byte n-grams (97 languages,
+shipped inside the package; about 50 µs a sentence). Short stretches are not judged: below
+``min_words`` words a sentence says too little ("Merci!", "OK", a product name), and the
+model's confidence there means little.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pydantic import Field, field_validator
+
+from tether.registry import register
+
+from ._base import GuardContext, GuardParams, Span, Verdict, tighten
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+__all__ = ["LanguageGuard", "LanguageParams", "identify_language", "prepare_language"]
+
+# A sentence ends at . ! ? followed by a space, at their CJK forms, or at a line break.
+_SEGMENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
+# Chinese, Japanese and Thai are written without spaces: each of their letters counts as a
+# word (an ideograph is about one; kana and Thai letters undercount nothing that matters).
+_UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
+_WORD = re.compile(rf"[{_UNSPACED}]|(?:(?![{_UNSPACED}])[^\W\d_])+(?:['’-][^\W\d_]+)*")
+# Code is no one's language: fenced blocks and inline code are not judged.
+_CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
+_load_lock = threading.Lock()
+
+
+@functools.cache
+def _identifier() -> Any:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    with _load_lock:
+        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+
+
+def prepare_language() -> None:
+    """Load the language model now (about 0.7 s, once per process)."""
+    _identifier()
+
+
+def identify_language(text: str) -> list[tuple[str, float]]:
+    """Every language the model knows (ISO 639-1 codes; ``zxx``: no language, such as
+    base64 or hex) with the probability that ``text`` is in it, most likely first."""
+    return [(str(lang), float(p)) for lang, p in _identifier().rank(text)]
+
+
+class LanguageParams(GuardParams):
+    allowed: tuple[str, ...] = Field(
+        ("en",),
+        min_length=1,
+        description="ISO 639-1 codes of the languages the application serves.",
+        json_schema_extra=tighten("subset"),
+    )
+    min_words: int = Field(
+        5,
+        ge=1,
+        description="Sentences with fewer words are not judged.",
+        json_schema_extra=tighten("lower"),
+    )
+    min_confidence: float = Field(
+        0.9,
+        gt=0,
+        le=1,
+        description="How sure the model must be that a sentence is in a language not allowed "
+        "(its probabilities summed over those languages).",
+        json_schema_extra=tighten("lower"),
+    )
+    max_share: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Flag when more than this share of the judged words is in other languages "
+        "(0: any judged sentence in another language).",
+        json_schema_extra=tighten("lower"),
+    )
+
+    @field_validator("allowed")
+    @classmethod
+    def _known_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        known = set(_identifier().nb_classes)
+        codes = tuple(dict.fromkeys(code.strip().lower() for code in value))
+        unknown = [c for c in codes if c not in known]
+        if unknown:
+            raise ValueError(
+                f"unknown language code(s) {', '.join(map(repr, unknown))}: use ISO 639-1 codes "
+                "such as 'en', 'fr', 'de'"
+            )
+        return codes
+
+
+# py3langid's label for text in no language (base64, hex, checksums): not a language the
+# application fails to serve; encoded text is for the guards that decode.
+_NO_LANGUAGE = "zxx"
+_LIKELIEST = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class _Sentence:
+    start: int
+    end: int
+    words: int
+    language: str  # the most likely language that is not allowed
+    likeliest: float  # its probability
+    other: float  # the probability that the sentence is in any language not allowed
+
+
+def _judge(start: int, chunk: str, words: int, allowed: Sequence[str]) -> _Sentence:
+    ranked = [(lang, p) for lang, p in identify_language(chunk) if lang != _NO_LANGUAGE]
+    others = [(lang, p) for lang, p in ranked if lang not in allowed]
+    lead = len(chunk) - len(chunk.lstrip())
+    end = start + len(chunk.rstrip())
+    return _Sentence(start + lead, end, words, *others[0], sum(p for _, p in others))
+
+
+def _sentences(text: str, min_words: int, allowed: Sequence[str]) -> list[_Sentence]:
+    """The judged sentences of ``text``; when none is long enough, the whole text as one."""
+    text = _CODE.sub(lambda m: " " * len(m.group()), text)  # offsets kept
+    found: list[_Sentence] = []
+    pos = 0
+    total = 0
+    for m in [*_SEGMENT_END.finditer(text), None]:
+        end = m.start() if m is not None else len(text)
+        chunk = text[pos:end]
+        words = len(_WORD.findall(chunk))
+        total += words
+        if words >= min_words:
+            found.append(_judge(pos, chunk, words, allowed))
+        pos = m.end() if m is not None else len(text)
+    if not found and total >= min_words:
+        found.append(_judge(0, text, total, allowed))
+    return found
+
+
+def _foreign(sentences: Sequence[_Sentence], params: LanguageParams) -> list[_Sentence]:
+    # Sure it is not in an allowed language, summed over the others (Spanish text splits
+    # its probability with Galician, Asturian and Portuguese), and one language clearly
+    # ahead: English with names, numbers or list markers smears over many small ones.
+    return [s for s in sentences if s.other >= params.min_confidence and s.likeliest >= _LIKELIEST]
+
+
+@register("guard", "language", params=LanguageParams, stages=("input", "output"), redacts=True)
+class LanguageGuard:
+    """Flags text written in a language the policy does not serve, sentence by sentence;
+    redaction removes the foreign sentences."""
+
+    name = "language"
+
+    def __init__(self, params: LanguageParams) -> None:
+        self.params = params
+        prepare_language()
+
+    async def check(self, text: str, ctx: GuardContext) -> Verdict:
+        sentences = _sentences(text, self.params.min_words, self.params.allowed)
+        foreign = _foreign(sentences, self.params)
+        judged = sum(s.words for s in sentences)
+        share = sum(s.words for s in foreign) / judged if judged else 0.0
+        if not foreign or share <= self.params.max_share:
+            return Verdict(flagged=False, category="language", score=round(share, 4))
+        languages = sorted({s.language for s in foreign})
+        return Verdict(
+            flagged=True,
+            score=round(share, 4),
+            category="language",
+            spans=tuple(Span(start=s.start, end=s.end, label="OTHER_LANGUAGE") for s in foreign),
+            reason=f"{len(foreign)} of {len(sentences)} sentence(s) ({share:.0%} of the judged "
+            f"words) in {', '.join(languages)}, not in {', '.join(self.params.allowed)}",
+        )
