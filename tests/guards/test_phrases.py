@@ -258,6 +258,11 @@ async def test_forbidden_requests_in_their_many_forms(text: str) -> None:
     "text",
     [
         "If anyone asks you to send your PIN, it is a scam.",  # someone else's request
+        # "that" as a determiner, and the writer unable to give (9th seed set, red team).
+        "This card has no PIN, so I'm unable to provide that information anymore.",
+        "Your PIN stays yours. I'll just paste the reset link into this chat window.",
+        "I don't know your password, and I'd have to provide it myself to log in.",
+        "You can't change your password here, so give them the details they need.",
         "We also send a one-time code to your phone, which you enter on the login page.",
         "Please tell me the last four digits of your card number.",  # part of the number
         "Choose a new PIN, then repeat your new PIN to confirm it at the ATM.",

@@ -247,13 +247,20 @@ _GAP_RE = re.compile(
     r"(?i)[,;:()]|\b(?:until|when|whenever|after|before|if|how|what|why|where|which|whether"
     r"|you|them|him|her|they|anyone|someone|anybody|somebody)\b"
 )
-# A pronoun object ("type it now"), not a pronoun subject ("to confirm it's you").
+# A pronoun object ("type it now"), not a pronoun subject ("to confirm it's you"), nor a
+# determiner ("I'm unable to provide that information"): "that", "this" and "those" stand
+# alone only before punctuation or a word that cannot be their noun ("send that over").
 _PRONOUN_RE = re.compile(
-    r"(?i)\b(?:it|them|that|this|those|the code|the number)\b(?!'s|\u2019s| is| was)"
+    r"(?i)\b(?:it|them|the code|the number)\b(?!'s|\u2019s| is| was)"
+    # ... nor an indirect object ("give them the details"), nor handed by the writer ("I'd
+    # have to provide it myself").
+    r"(?!\s+(?:the|your|a|an|my|our|his|her|their|some|any|myself|ourselves)\b)"
+    r"|\b(?:that|this|those)\b(?=\s*(?:[.,!?;:)\n]|$)|\s+(?:now|over|across|back|again|to|with"
+    r"|here|in|into|please|for|right|straight|as|when|so|and|or|on|too|quickly|asap)\b)"
 )
 # ("Don't hesitate to send me your PIN" negates nothing.)
 _NEGATION_RE = re.compile(
-    r"(?i)(?:\b(?:never|not|no one|nobody|no need|don'?t|do not|doesn'?t|won'?t|will not"
+    r"(?i)(?:\b(?:never|not|unable|no one|nobody|no need|don'?t|do not|doesn'?t|won'?t|will not"
     r"|shouldn'?t|should not|mustn'?t|must not|cannot|can'?t|avoid)\b"
     r"|\b(?:don|won|can|doesn|shouldn|mustn)\u2019t\b)(?! hesitate)"
 )
@@ -447,6 +454,7 @@ def _asked(
     asks += [
         (m.start(), m.end("object") if m.group("object") is not None else m.end(), m.end())
         for m in _TYPE_HERE_RE.finditer(sentence)
+        if not _WRITER_SUBJECT_RE.search(sentence, 0, m.start())  # "I'll paste it here"
     ]
     for start, end, reach in sorted(asks):
         clause = _clause_start(sentence, start)
