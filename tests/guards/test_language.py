@@ -7,7 +7,8 @@ import asyncio
 import pytest
 from pydantic import ValidationError
 
-from tether.guards import GuardContext, LanguageGuard, LanguageParams, Verdict
+from tether.guards import LANGUAGES, GuardContext, LanguageGuard, LanguageParams, Verdict
+from tether.guards._language import _identifier
 from tether.pipeline._decide import apply_spans
 
 
@@ -71,3 +72,7 @@ def test_min_words_sets_the_shortest_sentence_judged() -> None:
     text = "Gracias por su ayuda hoy."  # five words
     assert check(text).flagged
     assert not check(text, min_words=6).flagged
+
+
+def test_the_listed_codes_are_the_models_labels() -> None:
+    assert set(_identifier().nb_classes) == LANGUAGES

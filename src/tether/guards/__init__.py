@@ -16,7 +16,7 @@ from ._base import Guard, GuardContext, GuardParams, Span, Stage, Verdict, tight
 from ._denylist import DenyListGuard, DenyListParams, compile_safe
 from ._invisible import InvisibleTextGuard, InvisibleTextParams
 from ._json import JsonGuard, JsonParams, extract_json
-from ._language import LanguageGuard, LanguageParams, identify_language, prepare_language
+from ._language import LANGUAGES, LanguageGuard, LanguageParams, identify_language, prepare_language
 from ._leak import PromptLeakGuard, PromptLeakParams
 from ._length import LengthGuard, LengthParams, estimate_tokens
 from ._links import Link, LinksGuard, LinksParams, find_links, normalize_host
@@ -74,6 +74,7 @@ from ._vault import PseudonymVault, StreamRestorer, VaultStore
 
 __all__ = [
     "CATEGORIES",
+    "LANGUAGES",
     "OVERLAP_THRESHOLD",
     "PII_ENTITIES",
     "PRESETS",

@@ -8,7 +8,7 @@ nonsense that nobody downstream can vet. This guard flags text in a language the
 does not list, sentence by sentence, so that a foreign passage inside an English answer is
 caught too.
 
-Language identification is py3langid's naive Bayes model over byte n-grams (97 languages,
+Language identification is py3langid's naive Bayes model over byte n-grams (139 languages,
 shipped inside the package; about 50 µs a sentence). Short stretches are not judged: below
 ``min_words`` words a sentence says too little ("Merci!", "OK", a product name), and the
 model's confidence there means little.
@@ -16,7 +16,6 @@ model's confidence there means little.
 
 from __future__ import annotations
 
-import functools
 import re
 import threading
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from ._base import GuardContext, GuardParams, Span, Verdict, tighten
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-__all__ = ["LanguageGuard", "LanguageParams", "identify_language", "prepare_language"]
+__all__ = ["LANGUAGES", "LanguageGuard", "LanguageParams", "identify_language", "prepare_language"]
 
 # A sentence ends at . ! ? followed by a space, at their CJK forms, or at a line break.
 _SEGMENT_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
@@ -41,24 +40,52 @@ _UNSPACED = "\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff"
 _WORD = re.compile(rf"[{_UNSPACED}]|(?:(?![{_UNSPACED}])[^\W\d_])+(?:['’-][^\W\d_]+)*")
 # Code is no one's language: fenced blocks and inline code are not judged.
 _CODE = re.compile(r"```.*?(?:```|\Z)|`[^`\n]+`", re.DOTALL)
+# The labels of py3langid 0.4's model (139 languages, and "zxx": no language).
+LANGUAGES = frozenset(
+    {
+        "ace", "af", "am", "an", "ar", "ary", "arz", "as", "az", "ba", "bcl", "be", "bg", "bn",
+        "br", "bs", "ca", "crh", "cs", "cy", "da", "de", "dz", "el", "en", "eo", "es", "et", "eu",
+        "ext", "fa", "fi", "fo", "fr", "fuv", "fy", "ga", "gcf", "gcr", "gd", "gl", "gom", "grc",
+        "gu", "gug", "guw", "ha", "hbo", "he", "hi", "hr", "ht", "hu", "hy", "id", "ig", "is",
+        "it", "ja", "jv", "ka", "kab", "kik", "kk", "km", "kn", "ko", "ku", "ky", "la", "lb", "lg",
+        "lij", "ln", "lo", "lt", "ltg", "lv", "mg", "mk", "ml", "mn", "mr", "ms", "mt", "my", "ne",
+        "nl", "nn", "no", "nso", "oc", "om", "or", "pa", "pcm", "pl", "ps", "pt", "qu", "ro", "ru",
+        "rw", "sa", "sdh", "se", "si", "sk", "sl", "sn", "so", "sq", "sr", "st", "sv", "sw", "ta",
+        "te", "tg", "th", "tk", "tl", "tr", "tt", "ug", "uk", "ur", "uz", "uzs", "vec", "vi", "vo",
+        "wa", "wuu", "xh", "yo", "yue", "zh", "zu", "zxx",
+    }
+)  # fmt: skip
+# py3langid's label for text in no language (base64, hex, checksums): not a language the
+# application fails to serve; encoded text is for the guards that decode.
+_NO_LANGUAGE = "zxx"
 _load_lock = threading.Lock()
+_loaded: Any = None
 
 
-@functools.cache
 def _identifier() -> Any:
-    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+    global _loaded
+    if _loaded is None:
+        with _load_lock:
+            if _loaded is None:
+                from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
-    with _load_lock:
-        return LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+                _loaded = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    return _loaded
 
 
-def prepare_language() -> None:
-    """Load the language model now (about 0.7 s, once per process)."""
-    _identifier()
+def prepare_language(*, background: bool = False) -> None:
+    """Load the language model now (about 0.7 s, once per process), or start loading it in
+    a background thread, so that the first check does not pay for it."""
+    if _loaded is not None:
+        return
+    if background:
+        threading.Thread(target=_identifier, name="tether-language", daemon=True).start()
+    else:
+        _identifier()
 
 
 def identify_language(text: str) -> list[tuple[str, float]]:
-    """Every language the model knows (ISO 639-1 codes; ``zxx``: no language, such as
+    """Every language the model knows (ISO 639 codes; ``zxx``: no language, such as
     base64 or hex) with the probability that ``text`` is in it, most likely first."""
     return [(str(lang), float(p)) for lang, p in _identifier().rank(text)]
 
@@ -67,7 +94,7 @@ class LanguageParams(GuardParams):
     allowed: tuple[str, ...] = Field(
         ("en",),
         min_length=1,
-        description="ISO 639-1 codes of the languages the application serves.",
+        description="ISO 639 codes of the languages the application serves (py3langid's).",
         json_schema_extra=tighten("subset"),
     )
     min_words: int = Field(
@@ -96,20 +123,16 @@ class LanguageParams(GuardParams):
     @field_validator("allowed")
     @classmethod
     def _known_codes(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        known = set(_identifier().nb_classes)
         codes = tuple(dict.fromkeys(code.strip().lower() for code in value))
-        unknown = [c for c in codes if c not in known]
+        unknown = [c for c in codes if c not in LANGUAGES or c == _NO_LANGUAGE]
         if unknown:
             raise ValueError(
-                f"unknown language code(s) {', '.join(map(repr, unknown))}: use ISO 639-1 codes "
-                "such as 'en', 'fr', 'de'"
+                f"unknown language code(s) {', '.join(map(repr, unknown))}: use ISO 639 codes "
+                "such as 'en', 'fr', 'de' (tether.guards.LANGUAGES lists them)"
             )
         return codes
 
 
-# py3langid's label for text in no language (base64, hex, checksums): not a language the
-# application fails to serve; encoded text is for the guards that decode.
-_NO_LANGUAGE = "zxx"
 _LIKELIEST = 0.5
 
 
@@ -166,7 +189,7 @@ class LanguageGuard:
 
     def __init__(self, params: LanguageParams) -> None:
         self.params = params
-        prepare_language()
+        prepare_language(background=True)
 
     async def check(self, text: str, ctx: GuardContext) -> Verdict:
         sentences = _sentences(text, self.params.min_words, self.params.allowed)
