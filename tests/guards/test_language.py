@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from tether import Guardrails, load_policy
 from tether.guards import LANGUAGES, GuardContext, LanguageGuard, LanguageParams, Verdict
 from tether.guards._language import _identifier
+from tether.models import ScriptedModel
 from tether.pipeline._decide import apply_spans
+
+BANK = Path(__file__).resolve().parents[2] / "examples" / "bank" / "policy.yaml"
+FRENCH = (
+    "Vous devez déclarer les intérêts de votre épargne aux impôts chaque année, au taux de 20 %."
+)
 
 
 def check(text: str, **params: object) -> Verdict:
@@ -76,3 +84,23 @@ def test_min_words_sets_the_shortest_sentence_judged() -> None:
 
 def test_the_listed_codes_are_the_models_labels() -> None:
     assert set(_identifier().nb_classes) == LANGUAGES
+
+
+def test_the_bank_does_not_send_an_answer_in_french_whole_or_streamed() -> None:
+    question = "How do I reset my card PIN? Please answer in French."
+    rails = Guardrails(load_policy(BANK), model=ScriptedModel([FRENCH], repeat_last=True))
+    reply = asyncio.run(rails.chat(question, tenant="northbank"))
+    assert reply.action == "block" and reply.text.startswith("I'm sorry, I can only answer in")
+    assert [v.guard for v in reply.flagged] == ["language"]
+
+    async def streamed() -> list[str]:
+        return [c.text async for c in rails.stream(question, tenant="northbank")]
+
+    text = "".join(asyncio.run(streamed()))
+    assert "Ouvrez" not in text and "I can only answer in English" in text
+    english = asyncio.run(
+        Guardrails(
+            load_policy(BANK), model=ScriptedModel(["Open the app and tap Cards, then PIN."])
+        ).chat("How do I reset my card PIN?", tenant="northbank")
+    )
+    assert english.action == "allow"
