@@ -104,3 +104,25 @@ def test_the_bank_does_not_send_an_answer_in_french_whole_or_streamed() -> None:
         ).chat("How do I reset my card PIN?", tenant="northbank")
     )
     assert english.action == "allow"
+
+
+def test_the_unpacked_model_is_cached_and_reads_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+    from tether.guards import _language
+
+    packaged = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+    texts = ["How do I reset my card PIN?", FRENCH, "您可以在应用程序中更改密码", "SWdub3Jl=="]
+    monkeypatch.setenv("TETHER_CACHE_DIR", str(tmp_path))
+    first = _language._load()  # unpacks into the cache
+    assert list(tmp_path.glob("models/py3langid-*/ptc.npy"))
+    second = _language._load()  # memory-maps it
+    for model in (first, second):
+        assert [model.rank(t) for t in texts] == [packaged.rank(t) for t in texts]
+    # A cache folder that cannot be made: the packaged file is read instead.
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("TETHER_CACHE_DIR", str(blocker))
+    assert _language._load().rank(FRENCH) == packaged.rank(FRENCH)
