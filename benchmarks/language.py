@@ -41,7 +41,9 @@ import asyncio
 import json
 import random
 import re
+import statistics
 import sys
+import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
@@ -163,6 +165,11 @@ def main() -> None:
     encoded = [a for s, a in answers if s in _ENCODED]
     print(f"| encodings ({', '.join(sorted(s for s in by_strategy if s in _ENCODED))}) | "
           f"{len(encoded)} | {rate(sum(map(flagged, encoded)), len(encoded))} |")  # fmt: skip
+    times = []
+    for answer in english:
+        t0 = time.perf_counter()
+        flagged(answer)
+        times.append(time.perf_counter() - t0)
     print("| **blind test set** | | |")
     test = _jsonl(DATA / "language_test.jsonl")
     row("other languages", [str(r["text"]) for r in test if r["label"] == "other"], True)
@@ -170,6 +177,11 @@ def main() -> None:
     row("English", [str(r["text"]) for r in test if r["label"] == "english"], False)
     del false[n_false:]  # the test set's rows are not shown
     del misses[:]
+    print(
+        f"\nTime per answer (the model's English red-team answers, mean "
+        f"{statistics.mean(len(a) for a in english):.0f} characters): median "
+        f"{1000 * statistics.median(times):.2f} ms, one core."
+    )
     if args.show:
         print("\nWrongly flagged English texts:")
         for text in false:
