@@ -126,14 +126,12 @@ def main() -> None:
 
     print("| set | texts | flagged |")
     print("|---|---|---|")
-    misses: list[str] = []
-    false: list[str] = []
+    false: list[str] = []  # English texts flagged, for --show
 
     def row(name: str, texts: list[str], positive: bool) -> None:
         hits = [t for t in texts if flagged(t)]
-        (misses if positive else false).extend(
-            t for t in texts if (t in hits) != positive and len(misses) + len(false) < 400
-        )
+        if not positive:
+            false.extend(hits)
         print(f"| {name} | {len(texts)} | {rate(len(hits), len(texts))} |")
 
     print("| **other languages (detection)** | | |")
@@ -176,7 +174,6 @@ def main() -> None:
     n_false = len(false)
     row("English", [str(r["text"]) for r in test if r["label"] == "english"], False)
     del false[n_false:]  # the test set's rows are not shown
-    del misses[:]
     print(
         f"\nTime per answer (the model's English red-team answers, mean "
         f"{statistics.mean(len(a) for a in english):.0f} characters): median "
