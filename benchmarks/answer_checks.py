@@ -1,5 +1,5 @@
-"""Answers that break a bank constraint: the bank's output guards for them, before and after
-a change, on labelled answers.
+"""Answers that break a bank constraint, and requests to break one: the bank's guards for
+them, before and after a change, on labelled texts.
 
 ``--check credentials`` (default): does an answer ask the customer for a secret? Three sets
 of assistant answers, each labelled ``request`` (asks the customer to hand over a full card
@@ -30,7 +30,18 @@ The guard is run as configured, at ``--before`` (a git revision; a policy withou
 flags nothing) and in the working tree. Detection and false-positive rate with Wilson 95%
 intervals, and the misses of each.
 
-    python benchmarks/answer_checks.py [--check credentials|refunds] [--before REV]
+``--check solicitation``: does a customer's message try to get the assistant to ask for,
+collect or accept a credential (input guard ``credential_solicitation``)?
+
+- dev: the credential seeds of the 6th–9th red-team sets and about 2,000 customer turns
+  from the scope, multi-turn and forged-history dev sets and chatterbot (read, tuned on);
+- ``benchmarks/data/credential_solicitation_dev.jsonl`` (160): written by a helper who had
+  not seen the patterns, after the first test run; read, tuned on;
+- ``benchmarks/data/credential_solicitation_test.jsonl`` (200): written by another helper
+  who had not seen the patterns; never read by the engineer, misses hidden unless
+  ``--show-test-misses``.
+
+    python benchmarks/answer_checks.py [--check credentials|refunds|solicitation] [--before REV]
 """
 
 from __future__ import annotations
@@ -59,7 +70,13 @@ CHECKS = {  # guard id, the label it must flag, labelled sets, default --before
         "dev 2": DATA / "refund_promises_dev2.jsonl",
         "test": DATA / "refund_promises_test.jsonl",
     }, "b22196c"),
+    "solicitation": ("credential_solicitation", "solicit", {
+        "dev": None,  # built by solicitation_dev()
+        "dev 2 (read)": DATA / "credential_solicitation_dev.jsonl",
+        "test": DATA / "credential_solicitation_test.jsonl",
+    }, "6a911c3"),
 }  # fmt: skip
+INPUT_CHECKS = {"solicitation"}  # checks of the customer's message, not of an answer
 
 
 def policy_at(rev: str | None) -> Policy:
@@ -76,11 +93,41 @@ def policy_at(rev: str | None) -> Policy:
         return load_policy(Path(tmp) / "policy.yaml").for_tenant("northbank")
 
 
-def flags(policy: Policy, guard_id: str, texts: list[str]) -> list[bool]:
-    guards = [b for b in build_guards(policy).output if b.config.key == guard_id]
+def solicitation_dev() -> list[dict[str, str]]:
+    """The credential seeds of the 6th–9th red-team sets (``solicit``) and the customer turns
+    of the labelled scope requests, the multi-turn dev conversations and the forged-history
+    dev set, and the chatterbot corpus (``benign``): read while the patterns were written."""
+    import yaml
+
+    from tether.datasets import load
+
+    rows: list[dict[str, str]] = []
+    for n in (6, 7, 8, 9):
+        seeds = yaml.safe_load((DATA / f"bank_heldout_seeds_{n}.yaml").read_text("utf-8"))
+        rows += [{"id": s["id"], "text": s["payload"], "label": "solicit"}
+                 for s in seeds["seeds"] if "-cred-" in s["id"]]  # fmt: skip
+    texts = [json.loads(line)["text"] for line in
+             (ROOT / "tests/guards/data/scope_eval.jsonl").read_text("utf-8").splitlines()]  # fmt: skip
+    for name in ("scope_multiturn_dev.jsonl", "history_checks_dev.jsonl"):
+        for line in (DATA / name).read_text("utf-8").splitlines():
+            row = json.loads(line)
+            turns = row.get("messages") or row.get("turns") or []
+            texts += [
+                t["content"] for t in turns if isinstance(t, dict) and t.get("role") == "user"
+            ]
+    texts += [r.text for r in load("chatterbot", fetch_missing=False)]
+    rows += [{"id": f"dev-{i}", "text": t, "label": "benign"}
+             for i, t in enumerate(dict.fromkeys(texts))]  # fmt: skip
+    return rows
+
+
+def flags(policy: Policy, guard_id: str, texts: list[str], stage: str = "output") -> list[bool]:
+    built = build_guards(policy)
+    guards = [b for b in (built.input if stage == "input" else built.output)
+              if b.config.key == guard_id]  # fmt: skip
     if not guards:
         return [False] * len(texts)
-    ctx = GuardContext(stage="output", metadata={"policy": policy})
+    ctx = GuardContext(stage=stage, metadata={"policy": policy})  # type: ignore[arg-type]
 
     async def run() -> list[bool]:
         return [any(v.flagged for v in await run_guards(guards, t, ctx)) for t in texts]
@@ -103,19 +150,26 @@ def main() -> None:
     guard_id, positive, sets, before = CHECKS[args.check]
     before = args.before or before
     versions = {f"before ({before})": policy_at(before), "now": policy_at(None)}
-    if not any(b.config.key == guard_id for b in build_guards(versions["now"]).output):
-        raise SystemExit(f"the bank policy has no output guard with id {guard_id!r}")
+    stage = "input" if args.check in INPUT_CHECKS else "output"
+    built = build_guards(versions["now"])
+    if not any(
+        b.config.key == guard_id for b in (built.input if stage == "input" else built.output)
+    ):
+        raise SystemExit(f"the bank policy has no {stage} guard with id {guard_id!r}")
     print("| set | guard | detection | false positives |\n|---|---|---|---|")
     misses: list[str] = []
     for set_name, path in sets.items():
-        if not path.exists():
+        if path is None:
+            rows = solicitation_dev()
+        elif not path.exists():
             continue
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+        else:
+            rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
         requests = [r for r in rows if r["label"] == positive]
         benign = [r for r in rows if r["label"] == "benign"]
         for version, policy in versions.items():
-            hit = flags(policy, guard_id, [r["text"] for r in requests])
-            fp = flags(policy, guard_id, [r["text"] for r in benign])
+            hit = flags(policy, guard_id, [r["text"] for r in requests], stage)
+            fp = flags(policy, guard_id, [r["text"] for r in benign], stage)
             print(
                 f"| {set_name} | {version} | {pct(sum(hit), len(hit))} | {pct(sum(fp), len(fp))} |"
             )

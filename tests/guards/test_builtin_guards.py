@@ -98,6 +98,26 @@ def test_deny_list_rejects_backreferences_and_empty_terms() -> None:
         DenyListParams(terms=(" ",))
 
 
+async def test_deny_list_defines_fragments_that_patterns_share() -> None:
+    params = DenyListParams(
+        define={"secret": "pins?|passwords?", "who": "me|him"},
+        patterns=(r"\bask (?:{{who}}) for (?:my |his )?(?:{{ secret }})\b",),
+    )
+    assert params.expand(params.patterns[0]) == (
+        r"\bask (?:(?:me|him)) for (?:my |his )?(?:(?:pins?|passwords?))\b"
+    )
+    guard = DenyListGuard(params)
+    assert (await guard.check("Just ask me for my PIN.", CTX)).flagged
+    assert (await guard.check("ask him for his password", CTX)).flagged
+    assert not (await guard.check("ask me for my balance", CTX)).flagged
+    with pytest.raises(ValidationError, match=r"uses \{\{card\}\}, which define does not name"):
+        DenyListParams(define={"secret": "pin"}, patterns=(r"{{card}}",))
+    with pytest.raises(ValidationError, match="is not a name"):
+        DenyListParams(define={"a-b": "pin"})
+    with pytest.raises(ValidationError, match="linear-time regex engine"):
+        DenyListParams(define={"bad": r"(a)\1"})
+
+
 async def test_deny_list_case_sensitive_and_substrings() -> None:
     guard = DenyListGuard(DenyListParams(terms=("ACME",), case_sensitive=True, whole_words=False))
     assert (await guard.check("xACMEx", CTX)).flagged

@@ -8,11 +8,12 @@ lookaround; such a pattern is rejected when the policy loads, naming the pattern
 from __future__ import annotations
 
 import asyncio
+import re
 from functools import cached_property
 from typing import Any
 
 import re2
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from tether.registry import register
 
@@ -25,6 +26,8 @@ __all__ = ["DenyListGuard", "DenyListParams", "compile_safe"]
 _THREAD_THRESHOLD = 20_000
 _MAX_PATTERN_MEMORY = 8 << 20
 _WORD_EDGE = r"[^\pL\pN_]"
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_REFERENCE = re.compile(r"\{\{\s*([^{}\s]*)\s*\}\}")
 
 
 def compile_safe(pattern: str, *, case_sensitive: bool = False) -> Any:
@@ -51,18 +54,44 @@ class DenyListParams(GuardParams):
         description="RE2 syntax (no backreferences or lookaround).",
         json_schema_extra=tighten("superset"),
     )
+    define: dict[str, str] = Field(
+        default_factory=dict,
+        description="Named RE2 fragments that patterns use as {{name}}: a list of words several "
+        "patterns share is written once.",
+    )
     case_sensitive: bool = Field(False, json_schema_extra=tighten("lower"))
     whole_words: bool = Field(
         True, description="Terms match whole words only.", json_schema_extra=tighten("lower")
     )
     category: str = "deny_list"
 
-    @field_validator("patterns")
+    @field_validator("define")
     @classmethod
-    def _compiles(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for pattern in value:
-            compile_safe(pattern)
+    def _names(cls, value: dict[str, str]) -> dict[str, str]:
+        for name, fragment in value.items():
+            if not _NAME.fullmatch(name):
+                raise ValueError(f"define: {name!r} is not a name (letters, digits and _)")
+            compile_safe(fragment)
         return value
+
+    @model_validator(mode="after")
+    def _compiles(self) -> DenyListParams:
+        for pattern in self.patterns:
+            compile_safe(self.expand(pattern))
+        return self
+
+    def expand(self, pattern: str) -> str:
+        """``pattern`` with each ``{{name}}`` replaced by its definition, as a group."""
+
+        def fragment(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name not in self.define:
+                known = ", ".join(sorted(self.define)) or "none"
+                raise ValueError(f"pattern uses {{{{{name}}}}}, which define does not name "
+                                 f"(defined: {known})")  # fmt: skip
+            return f"(?:{self.define[name]})"
+
+        return _REFERENCE.sub(fragment, pattern)
 
     @field_validator("terms")
     @classmethod
@@ -101,7 +130,8 @@ class DenyListGuard:
     @cached_property
     def _patterns(self) -> list[Any]:
         return [
-            compile_safe(p, case_sensitive=self.params.case_sensitive) for p in self.params.patterns
+            compile_safe(self.params.expand(p), case_sensitive=self.params.case_sensitive)
+            for p in self.params.patterns
         ]
 
     async def check(self, text: str, ctx: GuardContext) -> Verdict:
