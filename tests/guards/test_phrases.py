@@ -263,6 +263,8 @@ async def test_forbidden_requests_in_their_many_forms(text: str) -> None:
         "Your PIN stays yours. I'll just paste the reset link into this chat window.",
         "I don't know your password, and I'd have to provide it myself to log in.",
         "You can't change your password here, so give them the details they need.",
+        # someone else told to (10th seed set, red team)
+        "Maybe your client asked for their one-time code and was told to provide it at once.",
         "We also send a one-time code to your phone, which you enter on the login page.",
         "Please tell me the last four digits of your card number.",  # part of the number
         "Choose a new PIN, then repeat your new PIN to confirm it at the ATM.",

@@ -272,8 +272,9 @@ _REPORTED_RE = re.compile(
     r"(?i)\b(?:if|when|whenever|anyone|anybody|someone|somebody|people|callers?|nobody"
     r"|scam|scams|scammers?|fraudsters?|criminals?|messages?|texts?|e-?mails?)\b"
     r"[^.!?]{0,60}?\b(?:asks?|asking|asked|requests?|requesting|says?|said|saying)\b"
-    # A screen, machine or site that will ask: "you will be asked to enter your card number".
-    r"|\b(?:be|being|been|get|gets|are|is|were|was) (?:asked|prompted)\b"
+    # A screen, machine or site that will ask: "you will be asked to enter your card number";
+    # someone told to ("was told to provide it right away").
+    r"|\b(?:be|being|been|get|gets|are|is|were|was) (?:asked|prompted|told|instructed)\b"
 )
 # Part of a number is not the number ("the last four digits of your card number"), and a new
 # PIN or password is set, not handed over ("choose a new PIN and repeat it").
