@@ -16,6 +16,7 @@ model's confidence there means little.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import lzma
@@ -221,15 +222,27 @@ class _Sentence:
     other: float  # the probability that the sentence is in any language not allowed
 
 
-def _judge(start: int, chunk: str, words: int, allowed: Sequence[str]) -> _Sentence:
-    ranked = [(lang, p) for lang, p in identify_language(chunk) if lang != _NO_LANGUAGE]
-    others = [(lang, p) for lang, p in ranked if lang not in allowed]
+def _judge(start: int, chunk: str, words: int, allowed: tuple[str, ...]) -> _Sentence:
     lead = len(chunk) - len(chunk.lstrip())
     end = start + len(chunk.rstrip())
-    return _Sentence(start + lead, end, words, *others[0], sum(p for _, p in others))
+    return _Sentence(start + lead, end, words, *_other_languages(chunk, allowed))
 
 
-def _sentences(text: str, min_words: int, allowed: Sequence[str]) -> list[_Sentence]:
+# A streamed answer is checked again at every release, its finished sentences with it: each
+# sentence is identified once.
+@functools.lru_cache(maxsize=1024)
+def _other_languages(sentence: str, allowed: tuple[str, ...]) -> tuple[str, float, float]:
+    """The likeliest language not allowed, its probability, and the probability of all of
+    them together."""
+    others = [
+        (lang, p)
+        for lang, p in identify_language(sentence)
+        if lang != _NO_LANGUAGE and lang not in allowed
+    ]
+    return others[0][0], others[0][1], sum(p for _, p in others)
+
+
+def _sentences(text: str, min_words: int, allowed: tuple[str, ...]) -> list[_Sentence]:
     """The judged sentences of ``text``; when none is long enough, the whole text as one."""
     text = _CODE.sub(lambda m: " " * len(m.group()), text)  # offsets kept
     found: list[_Sentence] = []
