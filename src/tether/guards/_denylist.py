@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import Any
 
 import re2
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from tether.registry import register
 
@@ -49,15 +49,15 @@ def compile_safe(pattern: str, *, case_sensitive: bool = False) -> Any:
 
 class DenyListParams(GuardParams):
     terms: tuple[str, ...] = Field((), json_schema_extra=tighten("superset"))
-    patterns: tuple[str, ...] = Field(
-        (),
-        description="RE2 syntax (no backreferences or lookaround).",
-        json_schema_extra=tighten("superset"),
-    )
     define: dict[str, str] = Field(
         default_factory=dict,
         description="Named RE2 fragments that patterns use as {{name}}: a list of words several "
         "patterns share is written once.",
+    )
+    patterns: tuple[str, ...] = Field(
+        (),
+        description="RE2 syntax (no backreferences or lookaround).",
+        json_schema_extra=tighten("superset"),
     )
     case_sensitive: bool = Field(False, json_schema_extra=tighten("lower"))
     whole_words: bool = Field(
@@ -74,24 +74,17 @@ class DenyListParams(GuardParams):
             compile_safe(fragment)
         return value
 
-    @model_validator(mode="after")
-    def _compiles(self) -> DenyListParams:
-        for pattern in self.patterns:
-            compile_safe(self.expand(pattern))
-        return self
+    @field_validator("patterns")
+    @classmethod
+    def _compiles(cls, value: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        define = info.data.get("define", {})  # validated first: declared before patterns
+        for pattern in value:
+            compile_safe(_expand(pattern, define))
+        return value
 
     def expand(self, pattern: str) -> str:
         """``pattern`` with each ``{{name}}`` replaced by its definition, as a group."""
-
-        def fragment(m: re.Match[str]) -> str:
-            name = m.group(1)
-            if name not in self.define:
-                known = ", ".join(sorted(self.define)) or "none"
-                raise ValueError(f"pattern uses {{{{{name}}}}}, which define does not name "
-                                 f"(defined: {known})")  # fmt: skip
-            return f"(?:{self.define[name]})"
-
-        return _REFERENCE.sub(fragment, pattern)
+        return _expand(pattern, self.define)
 
     @field_validator("terms")
     @classmethod
@@ -99,6 +92,19 @@ class DenyListParams(GuardParams):
         if any(not t.strip() for t in value):
             raise ValueError("terms must not be empty strings")
         return value
+
+
+def _expand(pattern: str, define: dict[str, str]) -> str:
+    def fragment(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in define:
+            known = ", ".join(sorted(define)) or "none"
+            raise ValueError(
+                f"pattern uses {{{{{name}}}}}, which define does not name (defined: {known})"
+            )
+        return f"(?:{define[name]})"
+
+    return _REFERENCE.sub(fragment, pattern)
 
 
 @register("guard", "deny_list", params=DenyListParams, stages=("input", "output"), redacts=True)
