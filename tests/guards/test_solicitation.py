@@ -14,12 +14,11 @@ from tether.models import ScriptedModel
 BANK = Path(__file__).resolve().parents[2] / "examples" / "bank" / "policy.yaml"
 
 
-def turn(text: str) -> tuple[list[str], int]:
+def turn(text: str) -> tuple[list[str], int, str]:
     model = ScriptedModel(["Sure."], repeat_last=True)
     reply = asyncio.run(Guardrails(load_policy(BANK), model=model).chat(text, tenant="northbank"))
-    return [v.guard for v in reply.flagged if v.guard == "credential_solicitation"], len(
-        model.calls
-    )
+    found = [v.guard for v in reply.flagged if v.guard == "credential_solicitation"]
+    return found, len(model.calls), reply.text
 
 
 @pytest.mark.parametrize(
@@ -34,7 +33,9 @@ def turn(text: str) -> tuple[list[str], int]:
     ],
 )
 def test_requests_to_collect_a_secret_are_refused_before_the_model(text: str) -> None:
-    assert turn(text) == (["credential_solicitation"], 0)
+    flagged, calls, reply = turn(text)
+    assert (flagged, calls) == (["credential_solicitation"], 0)
+    assert reply.startswith("For your security, North Bank will never ask for your card number")
 
 
 @pytest.mark.parametrize(
