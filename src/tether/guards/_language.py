@@ -24,13 +24,11 @@ import re
 import shutil
 import tempfile
 import threading
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import numpy.typing as npt
 from pydantic import Field, field_validator
 
 from tether.registry import register
@@ -70,6 +68,7 @@ LANGUAGES = frozenset(
 _NO_LANGUAGE = "zxx"
 _load_lock = threading.Lock()
 _loaded: Any = None
+_loader: threading.Thread | None = None
 
 
 def _identifier() -> Any:
@@ -101,6 +100,7 @@ def _unpacked_dir() -> Path:
 
 def _load() -> Any:
     from py3langid.langid import MODEL_DIR, MODEL_FILE, LanguageIdentifier
+    from py3langid.modelio import _to_array  # its own numpy-to-stdlib-array step (0.4 pinned)
 
     try:
         folder = _unpacked_dir()
@@ -114,10 +114,10 @@ def _load() -> Any:
         arrays["ptc"],
         arrays["pc"],
         classes,
-        _stdlib_array(arrays["nextmove"]),
+        _to_array(arrays["nextmove"]),
         np.asarray(arrays["out_feat"]).tolist(),
         norm_probs=True,
-        tk_row=_stdlib_array(arrays["nextmove_row"]),
+        tk_row=_to_array(arrays["nextmove_row"]),
     )
 
 
@@ -140,24 +140,20 @@ def _unpack(source: Path, folder: Path) -> None:
                 raise
 
 
-def _stdlib_array(values: npt.NDArray[Any]) -> array[int]:
-    """What py3langid's state machine walks: a stdlib array of the same unsigned type."""
-    typecode = {2: "H", 4: "I", 8: "L"}[values.dtype.itemsize]
-    out = array(typecode)
-    out.frombytes(np.ascontiguousarray(values).tobytes())
-    return out
-
-
 def prepare_language(*, background: bool = False) -> None:
     """Load the language model now (once per process: 0.5 s the first time on a machine,
     0.07 s from the unpacked cache after), or start loading it in a background thread, so
     that the first check does not pay for it."""
+    global _loader
     if _loaded is not None:
         return
-    if background:
-        threading.Thread(target=_identifier, name="tether-language", daemon=True).start()
-    else:
+    if not background:
         _identifier()
+        return
+    with _load_lock:  # one loading thread, however many guards are built
+        if _loader is None and _loaded is None:
+            _loader = threading.Thread(target=_identifier, name="tether-language", daemon=True)
+            _loader.start()
 
 
 def identify_language(text: str) -> list[tuple[str, float]]:
