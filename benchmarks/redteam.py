@@ -11,7 +11,8 @@
     no cache: wall time of the whole campaign (planning, mutating, running, judging, writing
     the run folder and reports) against the model time alone (calls × latency). With
     ``--model embedded`` the real model answers instead, and the time it needs is its calls
-    replayed alone after the campaign (in the campaign they share the CPU with the guards).
+    replayed alone (in the campaign they share the CPU with the guards): each call at once,
+    on a second instance of the model, its time left out of the campaign's.
     The full stack's own calls (``Guardrails.chat``: guards and model) are timed too: with
     ``--concurrency 1`` the wall time less that is the harness's own.
 
@@ -177,36 +178,42 @@ class FixedLatencyModel:
 
 class TimedModel:
     """A real model, one call at a time (as a local model serves them), timing each call from
-    the moment it holds the model: the sum is the time the model needed, waits excluded."""
+    the moment it holds the model: the sum is the time the model needed, waits excluded.
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
+    Each call is then replayed at once on a second instance of the model (the twin, loaded
+    the same way), with nothing else running: the time the model needs alone. The machine
+    runs now and then 30-40% slower for a few seconds (BENCHMARKS.md); measured next to each
+    other, the call and its replay meet the same spell. The replays' time (``replay_s``) is
+    left out of the campaign's wall time. Both instances load on their first call, so the
+    first call's time includes the load."""
+
+    def __init__(self, load: Any) -> None:
+        self.inner = load()
+        self.twin = load()
+        self.name = self.inner.name
         self.calls = 0
         self.busy_s = 0.0
-        self.asked: list[tuple[list[Message], dict[str, Any]]] = []
+        self.replay_s = 0.0
+        self.inside: list[float] = []
+        self.alone: list[float] = []
         self._lock = asyncio.Lock()
-
-    async def alone_s(self) -> float:
-        """The same calls again, one after another with nothing else running: the time the
-        model needs without sharing the CPU with the guards (the campaign's calls share it)."""
-        t0 = time.perf_counter()
-        for messages, kwargs in self.asked:
-            await self.inner.generate(messages, **kwargs)
-        return time.perf_counter() - t0
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
 
     async def generate(self, messages: Sequence[Message], **kwargs: Any) -> ModelResponse:
         async with self._lock:
-            self.asked.append((list(messages), dict(kwargs)))
             t0 = time.perf_counter()
             try:
                 return await self.inner.generate(messages, **kwargs)  # type: ignore[no-any-return]
             finally:
-                self.busy_s += time.perf_counter() - t0
+                t1 = time.perf_counter()
+                self.inside.append(t1 - t0)
+                self.busy_s += t1 - t0
                 self.calls += 1
+                await self.twin.generate(messages, **kwargs)
+                self.alone.append(time.perf_counter() - t1)
+                self.replay_s += self.alone[-1]
 
     async def stream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[str]:
         yield (await self.generate(messages, **kwargs)).text
@@ -301,7 +308,7 @@ def overhead(
     print("|---|---|---|---|---|---|---|")
     for stack in stacks:
         model: FixedLatencyModel | TimedModel = (
-            TimedModel(load_run_model(spec, policy))
+            TimedModel(lambda: load_run_model(spec, policy))
             if spec
             else FixedLatencyModel(latency_ms / 1000)
         )
@@ -322,12 +329,19 @@ def overhead(
             write_reports(result.report, result.directory)
         wall = time.perf_counter() - t0
         if isinstance(model, TimedModel):
-            # The time the model needs: its calls alone. In the campaign they share the two
-            # cores with the guards, so their own timing (busy_s) hides part of the overhead.
-            model_s = asyncio.run(model.alone_s())
+            # The time the model needs: its calls alone, each replayed next to the campaign's
+            # own; the replays are not part of the campaign.
+            wall -= model.replay_s
+            model_s = sum(model.alone)
+            ratios = sorted(i / a for i, a in zip(model.inside, model.alone, strict=True))
+            own_s = wall - model.busy_s
             print(
-                f"model calls timed inside the campaign: {model.busy_s:.1f} s; "
-                f"the same calls alone: {model_s:.1f} s",
+                f"model calls timed inside the campaign: {model.busy_s:.1f} s (the first, "
+                f"which loads the model: {model.inside[0]:.2f} s); each replayed at once, "
+                f"alone, on a second instance: {model_s:.1f} s (the first {model.alone[0]:.2f} "
+                f"s); per call, inside over alone: median {ratios[len(ratios) // 2]:.3f}; "
+                f"tether's own time (wall less the calls inside): {own_s:.1f} s, "
+                f"{100 * own_s / model_s:.1f}% of the model's",
                 flush=True,
             )
         else:
@@ -339,7 +353,8 @@ def overhead(
             else (f"{1000 * wall / max(len(result.report.results), 1):.1f} ms per attack")
         )
         # The raw and prompt stacks call the model directly, not through Guardrails.
-        own = f"{clock.seconds:.1f}" if stack == "full" else "—"
+        replayed = model.replay_s if isinstance(model, TimedModel) else 0.0
+        own = f"{clock.seconds - replayed:.1f}" if stack == "full" else "—"
         print(f"| {stack} | {len(result.report.results)} | {model.calls} | {model_s:.1f} | "
               f"{own} | {wall:.1f} | {share} |", flush=True)  # fmt: skip
         print(f"  ({stack}: {embedded.summary()})", flush=True)

@@ -2,6 +2,8 @@
 
 from importlib.metadata import PackageNotFoundError, version
 
+# First: it sets how long numpy's BLAS threads spin, which must happen before numpy loads.
+import tether._compute  # noqa: F401
 from tether.errors import PolicyError, TetherError, UserError
 from tether.pipeline import Event, GuardedResponse, Guardrails, JsonlSink, MemorySink
 from tether.policy import Policy, load_policy, load_policy_text
