@@ -12,7 +12,7 @@ one step of another request's answer, not for the whole answer.
 Taking turns is not enough on its own. After each call, OpenBLAS (numpy's BLAS in its PyPI
 wheels) keeps its worker threads spinning for 2**28 cycles, about 0.1 s, in case another
 call comes. The model's decode threads that start meanwhile share the cores with them: a
-model call made right after an embedding pass took 19% longer (BENCHMARKS.md, "Campaign
+model call made right after an embedding pass took 5-16% longer (BENCHMARKS.md, "Campaign
 overhead"). So tether sets OPENBLAS_THREAD_TIMEOUT to 20 (2**20 cycles, under 1 ms), unless
 the environment already sets it; back-to-back passes run no slower. OpenBLAS reads it once,
 when numpy loads it, so this module runs first in `import tether`; a program that imports
