@@ -197,12 +197,17 @@ def test_demo_on_the_embedded_model(tmp_path: Path) -> None:
             openai.OpenAI(base_url=f"{url}/v1", api_key=keys["northbank"], timeout=600) as north,
             openai.OpenAI(base_url=f"{url}/v1", api_key=keys["southbank"], timeout=600) as south,
         ):
+            # Greedy decoding, so that every run gets the same answer. Sampled, one CI run's
+            # answer came back blocked (2026-11-29), which says nothing about the demo; the
+            # response is printed if it happens again, guards included.
             answer = north.chat.completions.create(
                 model="bank-support",
                 messages=[{"role": "user", "content": "How do I reset my card PIN?"}],
+                temperature=0,
+                seed=7,
             )
             assert answer.choices[0].message.content
-            assert answer.tether["action"] in ("allow", "redact")  # type: ignore[attr-defined]
+            assert answer.tether["action"] in ("allow", "redact"), answer.model_dump()  # type: ignore[attr-defined]
             version = answer.tether["policy_version"]  # type: ignore[attr-defined]
             assert version.startswith("bank-support/northbank@")
             refused = south.chat.completions.create(
