@@ -24,17 +24,23 @@ print(time.process_time() - t0)
 """
 
 
-def _idle_cpu_s(imports: str, env: dict[str, str] | None = None) -> float:
+def _python(code: str, env: dict[str, str] | None = None) -> str:
+    """What ``code`` prints, run in a fresh interpreter whose environment sets
+    OPENBLAS_THREAD_TIMEOUT only if ``env`` does (this process's import of tether set it)."""
     clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
     out = subprocess.run(
-        [sys.executable, "-c", _IDLE_CPU.format(imports=imports)],
+        [sys.executable, "-c", code],
         env={**clean, **(env or {})},
         capture_output=True,
         text=True,
         check=True,
         timeout=120,
     )
-    return float(out.stdout.strip())
+    return out.stdout.strip()
+
+
+def _idle_cpu_s(imports: str) -> float:
+    return float(_python(_IDLE_CPU.format(imports=imports)))
 
 
 def _openblas_threads() -> bool:
@@ -56,17 +62,8 @@ def test_blas_workers_do_not_spin_after_a_call_once_tether_is_imported() -> None
 
 def test_the_environment_s_own_setting_wins() -> None:
     code = "import os, tether; print(os.environ['OPENBLAS_THREAD_TIMEOUT'])"
-    for env, expected in (({}, "20"), ({"OPENBLAS_THREAD_TIMEOUT": "26"}, "26")):
-        clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_THREAD_TIMEOUT"}
-        out = subprocess.run(
-            [sys.executable, "-c", code],
-            env={**clean, **env},
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=120,
-        )
-        assert out.stdout.strip() == expected
+    assert _python(code) == "20"
+    assert _python(code, {"OPENBLAS_THREAD_TIMEOUT": "26"}) == "26"
 
 
 def test_tether_loads_its_setting_before_numpy() -> None:
@@ -77,7 +74,4 @@ def test_tether_loads_its_setting_before_numpy() -> None:
             "mods = list(sys.modules)\n"
             "print(mods.index('tether._compute') < mods.index('numpy'))"
         )
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
-        )
-        assert out.stdout.strip() == "True", first
+        assert _python(code) == "True", first
