@@ -204,16 +204,15 @@ class TimedModel:
     async def generate(self, messages: Sequence[Message], **kwargs: Any) -> ModelResponse:
         async with self._lock:
             t0 = time.perf_counter()
-            try:
-                return await self.inner.generate(messages, **kwargs)  # type: ignore[no-any-return]
-            finally:
-                t1 = time.perf_counter()
-                self.inside.append(t1 - t0)
-                self.busy_s += t1 - t0
-                self.calls += 1
-                await self.twin.generate(messages, **kwargs)
-                self.alone.append(time.perf_counter() - t1)
-                self.replay_s += self.alone[-1]
+            reply = await self.inner.generate(messages, **kwargs)
+            t1 = time.perf_counter()
+            self.inside.append(t1 - t0)
+            self.busy_s += t1 - t0
+            self.calls += 1
+            await self.twin.generate(messages, **kwargs)
+            self.alone.append(time.perf_counter() - t1)
+            self.replay_s += self.alone[-1]
+            return reply  # type: ignore[no-any-return]
 
     async def stream(self, messages: Sequence[Message], **kwargs: Any) -> AsyncIterator[str]:
         yield (await self.generate(messages, **kwargs)).text
